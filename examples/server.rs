@@ -1,0 +1,127 @@
+//! The example IM server: TCP (newline-delimited JSON) on 127.0.0.1:7878.
+//!
+//! Configuration: built-in defaults, then an optional TOML file
+//! (`--config FILE`), then environment variables `IM__SECTION__KEY`
+//! (e.g. `IM__LIMITS__MAX_FRAME=131072`). Logs go to stderr, filtered by
+//! `RUST_LOG` (default `info`). Ctrl-C or SIGTERM shuts down cleanly.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use im_core::{Config, Hub, MemoryStore, Store};
+use serde::Deserialize;
+use tokio::net::TcpListener;
+
+#[derive(Debug, Deserialize)]
+struct Settings {
+    tcp: Listen,
+    http: Listen,
+    store: StoreSettings,
+    files: FilesSettings,
+    #[serde(default)]
+    auth: im_core::config::AuthConfig,
+    #[serde(default)]
+    limits: im_core::config::Limits,
+    #[serde(default)]
+    policy: im_core::config::Policy,
+    #[serde(default)]
+    pool: im_core::config::PoolConfig,
+}
+
+#[derive(Debug, Deserialize)]
+struct Listen {
+    listen: SocketAddr,
+}
+
+#[derive(Debug, Deserialize)]
+struct StoreSettings {
+    url: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct FilesSettings {
+    dir: String,
+}
+
+fn load(args: &[String]) -> anyhow::Result<Settings> {
+    let mut b = config::Config::builder()
+        .set_default("tcp.listen", "127.0.0.1:7878")?
+        .set_default("http.listen", "127.0.0.1:8080")?
+        .set_default("store.url", "memory:")?
+        .set_default("files.dir", "im-files")?;
+    match args {
+        [] => {}
+        [flag, file] if flag == "--config" => {
+            b = b.add_source(config::File::new(file, config::FileFormat::Toml));
+        }
+        _ => bail!("usage: server [--config FILE]"),
+    }
+    let c = b
+        .add_source(
+            config::Environment::with_prefix("IM")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true),
+        )
+        .build()?;
+    c.try_deserialize().context("invalid configuration")
+}
+
+fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    match url {
+        "memory:" => Ok(Arc::new(MemoryStore::new())),
+        other => bail!("unsupported store.url {other:?} (this build supports \"memory:\")"),
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("shutting down");
+}
+
+#[actix_rt::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let s = load(&args)?;
+    let store = open_store(&s.store.url)?;
+    let config = Config {
+        auth: s.auth,
+        limits: s.limits,
+        policy: s.policy,
+        pool: s.pool,
+    };
+    tracing::debug!(http = %s.http.listen, files = %s.files.dir, "not served by this build yet");
+    let hub = Hub::new(config, store);
+    let listener = TcpListener::bind(s.tcp.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", s.tcp.listen))?;
+    tracing::info!(addr = %listener.local_addr()?, store = %s.store.url, "TCP listening");
+    im_transport_tcp::serve(listener, hub.clone(), shutdown_signal()).await?;
+    hub.shutdown(Duration::from_secs(2)).await;
+    tracing::info!("bye");
+    Ok(())
+}

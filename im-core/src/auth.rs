@@ -1,0 +1,152 @@
+//! Passwords, device tokens and login throttling.
+//!
+//! Every function here that hashes is blocking and must run on the bcrypt
+//! pool ([`crate::pool::BlockingPool`]).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+/// Shortest accepted password, in bytes.
+pub const MIN_PASSWORD: usize = 8;
+/// Longest accepted password, in bytes (bcrypt's limit; never truncated).
+pub const MAX_PASSWORD: usize = 72;
+
+/// Whether a password meets the protocol's rules (8..=72 bytes, no NUL).
+pub fn password_ok(pw: &str) -> bool {
+    (MIN_PASSWORD..=MAX_PASSWORD).contains(&pw.len()) && !pw.contains('\0')
+}
+
+/// Hashes a password with bcrypt (blocking). `None` only if bcrypt refuses
+/// the input, which [`password_ok`] rules out.
+pub fn hash_password(pw: &str, cost: u32) -> Option<String> {
+    bcrypt::non_truncating_hash(pw, cost.clamp(4, 31)).ok()
+}
+
+/// Verifies a password against a hash (blocking). With no hash (unknown
+/// user) it verifies against a dummy hash of the same cost, so both cases
+/// take comparable time, and returns false.
+pub fn verify_password(pw: &str, hash: Option<&str>, cost: u32) -> bool {
+    match hash {
+        Some(h) => bcrypt::non_truncating_verify(pw, h).unwrap_or(false),
+        None => {
+            static DUMMY: OnceLock<Option<String>> = OnceLock::new();
+            if let Some(d) = DUMMY.get_or_init(|| hash_password("dummy-password-for-timing", cost))
+            {
+                let _ = bcrypt::non_truncating_verify(pw, d);
+            }
+            false
+        }
+    }
+}
+
+/// A fresh device token: 256 random bits, hex.
+pub fn new_token() -> String {
+    let mut b = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+/// What the store keeps of a token: its SHA-256, hex. A token has 256 bits
+/// of entropy, so a fast hash is enough and a token login costs microseconds.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Fixed-window counters per key (a username or a peer address).
+///
+/// Memory is bounded: expired windows are dropped whenever the map grows
+/// past a threshold, and a full map refuses new keys by answering "limited"
+/// only for the caller's own key once its window is full.
+#[derive(Debug)]
+pub struct RateLimiter {
+    limit: u32,
+    window: Duration,
+    map: Mutex<HashMap<String, (Instant, u32)>>,
+}
+
+const PRUNE_AT: usize = 100_000;
+
+impl RateLimiter {
+    /// At most `limit` events per `window` per key.
+    pub fn new(limit: u32, window: Duration) -> RateLimiter {
+        RateLimiter {
+            limit,
+            window,
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether `key` has used up its window.
+    pub fn is_limited(&self, key: &str) -> bool {
+        let Ok(map) = self.map.lock() else {
+            return false;
+        };
+        map.get(key)
+            .is_some_and(|(start, n)| start.elapsed() < self.window && *n >= self.limit)
+    }
+
+    /// Counts one event for `key`.
+    pub fn record(&self, key: &str) {
+        let Ok(mut map) = self.map.lock() else { return };
+        if map.len() >= PRUNE_AT {
+            let w = self.window;
+            map.retain(|_, (start, _)| start.elapsed() < w);
+        }
+        let now = Instant::now();
+        let e = map.entry(key.to_owned()).or_insert((now, 0));
+        if e.0.elapsed() >= self.window {
+            *e = (now, 0);
+        }
+        e.1 = e.1.saturating_add(1);
+    }
+
+    /// Counts one event and tells whether the key was already over the limit.
+    pub fn check_and_record(&self, key: &str) -> bool {
+        let limited = self.is_limited(key);
+        if !limited {
+            self.record(key);
+        }
+        limited
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords() {
+        assert!(!password_ok("short"));
+        assert!(password_ok("12345678"));
+        assert!(!password_ok(&"x".repeat(73)));
+        assert!(password_ok(&"x".repeat(72)));
+        assert!(!password_ok("1234567\0"));
+        let h = hash_password("correct horse", 4).unwrap();
+        assert!(verify_password("correct horse", Some(&h), 4));
+        assert!(!verify_password("wrong horse", Some(&h), 4));
+        assert!(!verify_password("x", None, 4));
+    }
+
+    #[test]
+    fn tokens_hash_stably() {
+        let t = new_token();
+        assert_eq!(t.len(), 64);
+        assert_eq!(token_hash(&t), token_hash(&t));
+        assert_ne!(token_hash(&t), token_hash(&new_token()));
+    }
+
+    #[test]
+    fn limiter_windows() {
+        let l = RateLimiter::new(2, Duration::from_millis(50));
+        assert!(!l.check_and_record("a"));
+        assert!(!l.check_and_record("a"));
+        assert!(l.check_and_record("a"));
+        assert!(!l.is_limited("b"));
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(!l.check_and_record("a"));
+    }
+}

@@ -1,0 +1,139 @@
+//! Core configuration. Integrators fill it in code; the example server reads
+//! it from defaults, a TOML file and `IM__SECTION__KEY` variables.
+
+use serde::{Deserialize, Serialize};
+
+/// Everything the core needs to know, grouped as in the protocol's
+/// configuration table. Every field has a documented default.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Authentication and throttling.
+    pub auth: AuthConfig,
+    /// Sizes, timeouts, queue bounds.
+    pub limits: Limits,
+    /// Policy switches.
+    pub policy: Policy,
+    /// Worker pools for blocking work.
+    pub pool: PoolConfig,
+}
+
+/// Authentication settings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    /// bcrypt cost for new hashes (4..=31; default 12).
+    pub bcrypt_cost: u32,
+    /// Device tokens expire this many days after issue (default 30).
+    pub token_ttl_days: u32,
+    /// Password failures allowed per username per window (default 10).
+    pub login_failures_per_user: u32,
+    /// Password and token failures allowed per peer address per window (default 100).
+    pub login_failures_per_peer: u32,
+    /// Registrations allowed per peer address per window (default 60).
+    pub register_per_peer: u32,
+    /// Length of the throttling window in seconds (default 60).
+    pub rate_window_secs: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            bcrypt_cost: 12,
+            token_ttl_days: 30,
+            login_failures_per_user: 10,
+            login_failures_per_peer: 100,
+            register_per_peer: 60,
+            rate_window_secs: 60,
+        }
+    }
+}
+
+/// Limits on what a client can make the server hold or do.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Limits {
+    /// Longest client frame in bytes, terminator excluded (default 65536).
+    pub max_frame: usize,
+    /// Longest message body in bytes (default 16384).
+    pub max_body: usize,
+    /// A connection silent this long is closed (default 90).
+    pub idle_timeout_secs: u64,
+    /// Most messages replayed per conversation at login (default 500).
+    pub replay_max: u64,
+    /// Most messages replayed in all at login (default 5000).
+    pub replay_total_max: u64,
+    /// Largest file upload in bytes (default 25 MiB).
+    pub max_file: u64,
+    /// Storage quota per user in bytes (default 1 GiB).
+    pub user_quota: u64,
+    /// Frames queued towards one connection before it counts as too slow
+    /// and is disconnected (default 1024).
+    pub outbound_queue: usize,
+    /// Requests one connection may have in progress before the server stops
+    /// reading from it (default 64).
+    pub max_in_flight: usize,
+    /// Live events held for a session while its login replay is written
+    /// (default 4096); past that the session is disconnected.
+    pub sync_buffer: usize,
+    /// Seconds an idle conversation actor lives before stopping (default 60).
+    pub conv_idle_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame: 65536,
+            max_body: 16384,
+            idle_timeout_secs: 90,
+            replay_max: 500,
+            replay_total_max: 5000,
+            max_file: 26_214_400,
+            user_quota: 1_073_741_824,
+            outbound_queue: 1024,
+            max_in_flight: 64,
+            sync_buffer: 4096,
+            conv_idle_secs: 60,
+        }
+    }
+}
+
+/// Policy switches.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Policy {
+    /// Direct messages only between mutual contacts (default true).
+    pub dm_requires_contact: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            dm_requires_contact: true,
+        }
+    }
+}
+
+/// Sizes of the pools that run blocking work off the actor threads.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PoolConfig {
+    /// Concurrent store calls (default 8).
+    pub store_threads: usize,
+    /// Concurrent bcrypt computations (default: half the CPUs, at least 1),
+    /// so a login storm leaves CPU for delivering messages.
+    pub bcrypt_threads: usize,
+    /// Most messages written in one store transaction (default 2048).
+    pub max_batch: usize,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        PoolConfig {
+            store_threads: 8,
+            bcrypt_threads: (cpus / 2).max(1),
+            max_batch: 2048,
+        }
+    }
+}

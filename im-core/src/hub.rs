@@ -1,0 +1,191 @@
+//! The hub: the entry point an integrator holds.
+//!
+//! It is a directory, not a state holder: it knows where the live user and
+//! conversation actors are, starts sessions for transports, and holds the
+//! shared services (store, pools, writer, throttles). All per-user and
+//! per-conversation state lives in those actors.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix::{Actor, Addr};
+use tokio::sync::Semaphore;
+
+use crate::auth::RateLimiter;
+use crate::config::Config;
+use crate::conversation::ConversationActor;
+use crate::directory::Directory;
+use crate::error::ProtoError;
+use crate::ids::{ConvId, SessionId, UserId};
+use crate::pool::BlockingPool;
+use crate::session::{SessionActor, Shutdown};
+use crate::store::Store;
+use crate::transport::{Connection, Inbound, Outbox, PeerInfo};
+use crate::user::{KickSessions, UserActor};
+use crate::writer::Writer;
+
+/// What the server calls itself in `hello`.
+pub const SERVER_NAME: &str = concat!("im-server/", env!("CARGO_PKG_VERSION"));
+
+/// Throttles for authentication (PROTOCOL.md, "Throttling").
+pub(crate) struct Throttles {
+    pub login_per_user: RateLimiter,
+    pub login_per_peer: RateLimiter,
+    pub register_per_peer: RateLimiter,
+}
+
+pub(crate) struct HubInner {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    /// Store calls.
+    pub pool: BlockingPool,
+    /// bcrypt, kept apart so a login storm cannot take the store's threads.
+    pub bcrypt: BlockingPool,
+    pub writer: Writer,
+    pub users: Directory<UserId, UserActor>,
+    pub convs: Directory<ConvId, ConversationActor>,
+    pub throttles: Throttles,
+    next_session: AtomicU64,
+    sessions: Mutex<HashMap<SessionId, Addr<SessionActor>>>,
+    shutting_down: AtomicBool,
+}
+
+/// The running core. Cheap to clone; every clone is the same server.
+///
+/// Create it inside a running actix system (actors are started on the
+/// current arbiter).
+#[derive(Clone)]
+pub struct Hub {
+    pub(crate) inner: Arc<HubInner>,
+}
+
+impl Hub {
+    /// Starts the core on `store` with `config`.
+    pub fn new(config: Config, store: Arc<dyn Store>) -> Hub {
+        let w = Duration::from_secs(config.auth.rate_window_secs.max(1));
+        let throttles = Throttles {
+            login_per_user: RateLimiter::new(config.auth.login_failures_per_user, w),
+            login_per_peer: RateLimiter::new(config.auth.login_failures_per_peer, w),
+            register_per_peer: RateLimiter::new(config.auth.register_per_peer, w),
+        };
+        let inner = HubInner {
+            pool: BlockingPool::new(config.pool.store_threads),
+            bcrypt: BlockingPool::new(config.pool.bcrypt_threads),
+            writer: Writer::start(store.clone(), config.pool.max_batch),
+            store,
+            users: Directory::new(),
+            convs: Directory::new(),
+            throttles,
+            next_session: AtomicU64::new(1),
+            sessions: Mutex::new(HashMap::new()),
+            shutting_down: AtomicBool::new(false),
+            config,
+        };
+        Hub {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// The configuration the hub runs with.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The store the hub runs on.
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.inner.store.clone()
+    }
+
+    /// Starts a session for a new connection. The session sends `hello` at
+    /// once. See [`crate::transport`] for how to drive the two halves.
+    pub fn connect(&self, peer: PeerInfo) -> Connection {
+        let limits = &self.inner.config.limits;
+        let (outbox, outbound) = Outbox::channel(limits.outbound_queue);
+        let id = SessionId(self.inner.next_session.fetch_add(1, Ordering::Relaxed));
+        let activity = Arc::new(AtomicI64::new(crate::ids::now_millis()));
+        let permits = Arc::new(Semaphore::new(limits.max_in_flight.max(1)));
+        let session = SessionActor::new(
+            self.clone(),
+            id,
+            peer,
+            outbox,
+            activity.clone(),
+            permits.clone(),
+        )
+        .start();
+        if let Ok(mut s) = self.inner.sessions.lock() {
+            s.insert(id, session.clone());
+        }
+        if self.inner.shutting_down.load(Ordering::Acquire) {
+            session.do_send(Shutdown);
+        }
+        Connection {
+            inbound: Inbound {
+                session,
+                permits,
+                max_frame: limits.max_frame,
+                max_in_flight: limits.max_in_flight.max(1),
+                activity,
+            },
+            outbound,
+        }
+    }
+
+    pub(crate) fn session_ended(&self, id: SessionId) {
+        if let Ok(mut s) = self.inner.sessions.lock() {
+            s.remove(&id);
+        }
+    }
+
+    /// Number of connected sessions.
+    pub fn session_count(&self) -> usize {
+        self.inner.sessions.lock().map(|s| s.len()).unwrap_or(0)
+    }
+
+    /// Suspends an account: marks it in the store, revokes its tokens and
+    /// closes its sessions with `account_suspended`.
+    pub async fn suspend(&self, username: &str) -> Result<(), ProtoError> {
+        let user = UserId::parse(username).ok_or_else(|| ProtoError::not_found("no such user"))?;
+        let store = self.inner.store.clone();
+        let u = user.clone();
+        self.inner
+            .pool
+            .run(move || {
+                store.set_suspended(&u, true)?;
+                store.revoke_all_devices(&u, None)
+            })
+            .await??;
+        self.kick_suspended(&user);
+        Ok(())
+    }
+
+    /// Closes every live session of `user` with `account_suspended`; for
+    /// integrators whose admin tooling suspends accounts in the store directly.
+    pub fn kick_suspended(&self, user: &UserId) {
+        if let Some(l) = self.inner.users.get(user) {
+            l.addr.do_send(KickSessions::suspended());
+        }
+    }
+
+    /// Closes every session cleanly (queued frames are written first) and
+    /// refuses new ones. Returns once every session has ended or `grace`
+    /// has passed.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.inner.shutting_down.store(true, Ordering::Release);
+        let sessions: Vec<_> = self
+            .inner
+            .sessions
+            .lock()
+            .map(|s| s.values().cloned().collect())
+            .unwrap_or_default();
+        for s in sessions {
+            s.do_send(Shutdown);
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        while self.session_count() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! The storage boundary: a synchronous trait the core calls only from its
+//! blocking pool and its group-commit writer thread, never from an actor.
+//!
+//! Per-conversation `seq` numbers and `client_id` deduplication are the
+//! store's job, inside the transaction that writes the message, so that
+//! several server processes sharing one database can never hand out the same
+//! number twice. [`Store::write_batch`] takes many messages from many
+//! conversations plus cursor updates and commits them together (group
+//! commit): a durable store turns it into one transaction.
+
+mod memory;
+
+pub use memory::MemoryStore;
+
+use crate::error::StoreResult;
+use crate::ids::{ConvId, Millis, UserId};
+
+/// A user account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserRecord {
+    /// Normalised name, unique.
+    pub name: UserId,
+    /// bcrypt hash of the password.
+    pub password_hash: String,
+    /// Suspended accounts cannot log in.
+    pub suspended: bool,
+    /// Creation time.
+    pub created_at: Millis,
+    /// When the user's last session ended, if ever.
+    pub last_seen: Option<Millis>,
+}
+
+/// One device of a user: its token hash and last login.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceRecord {
+    /// Device name, unique per user.
+    pub device: String,
+    /// SHA-256 (hex) of the device's current token; `None` once revoked.
+    pub token_hash: Option<String>,
+    /// When the current token was issued.
+    pub token_issued_at: Millis,
+    /// Last successful login of this device.
+    pub last_login: Millis,
+}
+
+/// The contact relation between two users, seen from neither side.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Relation {
+    /// Nothing.
+    None,
+    /// `by` asked the other user, who has not answered.
+    Requested {
+        /// Who asked.
+        by: UserId,
+    },
+    /// Both agreed.
+    Mutual,
+}
+
+/// A contact as seen by one user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ContactState {
+    /// Both agreed.
+    Mutual,
+    /// This user asked.
+    PendingOut,
+    /// The other user asked.
+    PendingIn,
+}
+
+/// A message to append.
+#[derive(Clone, Debug)]
+pub struct NewMessage {
+    /// Target conversation.
+    pub conv: ConvId,
+    /// Sender.
+    pub from: UserId,
+    /// Sending device: its delivered cursor follows the message when it was
+    /// just below it (and so does the sender's read cursor).
+    pub device: String,
+    /// Text, possibly empty.
+    pub body: String,
+    /// Idempotency key; (conv, from, client_id) is unique.
+    pub client_id: Option<String>,
+    /// Attached file id.
+    pub attachment: Option<String>,
+    /// Server time when the message was received; the stored `ts` is at
+    /// least this and never below the conversation's previous `ts`.
+    pub now: Millis,
+}
+
+/// Where an appended message landed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Appended {
+    /// Assigned sequence number.
+    pub seq: u64,
+    /// Assigned timestamp.
+    pub ts: Millis,
+    /// True when the `client_id` had been seen: nothing new was written.
+    pub duplicate: bool,
+}
+
+/// A stored message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// Conversation.
+    pub conv: ConvId,
+    /// Sequence number.
+    pub seq: u64,
+    /// Sender.
+    pub from: UserId,
+    /// Text.
+    pub body: String,
+    /// Timestamp.
+    pub ts: Millis,
+    /// Idempotency key.
+    pub client_id: Option<String>,
+    /// Attached file id.
+    pub attachment: Option<String>,
+}
+
+/// Moves a device's delivered cursor and/or a user's read cursor forward.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CursorUpdate {
+    /// The user.
+    pub user: UserId,
+    /// The device whose delivered cursor moves.
+    pub device: String,
+    /// The conversation.
+    pub conv: ConvId,
+    /// New delivered cursor (clamped to the last seq; never moves back).
+    pub delivered: u64,
+    /// Also move the user's read cursor there.
+    pub read: bool,
+}
+
+/// What a cursor update changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct CursorOutcome {
+    /// The new read cursor when it moved forward.
+    pub read_advanced_to: Option<u64>,
+}
+
+/// A conversation as listed for one user and device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConvSummary {
+    /// Conversation.
+    pub conv: ConvId,
+    /// Highest seq (0 when empty).
+    pub last_seq: u64,
+    /// Time of last activity, for ordering (last message, else joining).
+    pub activity: Millis,
+    /// The user's read cursor.
+    pub read_seq: u64,
+    /// The device's delivered cursor.
+    pub delivered_seq: u64,
+    /// Messages from others after `read_seq`.
+    pub unread: u64,
+    /// The other member's read cursor (direct conversations only).
+    pub peer_read_seq: Option<u64>,
+    /// The newest message.
+    pub last: Option<StoredMessage>,
+}
+
+/// Storage for everything the core keeps. Implementations are synchronous
+/// and thread-safe; the core calls them only off the async threads.
+pub trait Store: Send + Sync + 'static {
+    // --- users ---
+    /// Creates an account; `StoreError::Conflict` when the name is taken.
+    fn create_user(&self, user: &UserRecord) -> StoreResult<()>;
+    /// Looks an account up.
+    fn user(&self, name: &UserId) -> StoreResult<Option<UserRecord>>;
+    /// Lists every account, by name.
+    fn list_users(&self) -> StoreResult<Vec<UserRecord>>;
+    /// Replaces the password hash.
+    fn set_password_hash(&self, name: &UserId, hash: &str) -> StoreResult<()>;
+    /// Suspends or reinstates an account; `StoreError::NotFound` if unknown.
+    fn set_suspended(&self, name: &UserId, suspended: bool) -> StoreResult<()>;
+    /// Records when the user's last session ended.
+    fn set_last_seen(&self, name: &UserId, at: Millis) -> StoreResult<()>;
+
+    // --- devices and tokens ---
+    /// Creates or updates a device with a new token hash (revoking the old
+    /// one) and records a login at `now`.
+    fn issue_token(
+        &self,
+        user: &UserId,
+        device: &str,
+        token_hash: &str,
+        now: Millis,
+    ) -> StoreResult<()>;
+    /// Finds the device whose current token hashes to `token_hash`.
+    fn device_by_token(&self, user: &UserId, token_hash: &str)
+        -> StoreResult<Option<DeviceRecord>>;
+    /// Records a token login of a device.
+    fn touch_device(&self, user: &UserId, device: &str, now: Millis) -> StoreResult<()>;
+    /// Lists a user's devices, by name.
+    fn devices(&self, user: &UserId) -> StoreResult<Vec<DeviceRecord>>;
+    /// Revokes one device's token; false when the device is unknown.
+    fn revoke_device(&self, user: &UserId, device: &str) -> StoreResult<bool>;
+    /// Revokes every token of the user except `keep`'s.
+    fn revoke_all_devices(&self, user: &UserId, keep: Option<&str>) -> StoreResult<()>;
+
+    // --- contacts and blocks ---
+    /// The relation between two users.
+    fn relation(&self, a: &UserId, b: &UserId) -> StoreResult<Relation>;
+    /// Sets the relation between two users.
+    fn set_relation(&self, a: &UserId, b: &UserId, rel: &Relation) -> StoreResult<()>;
+    /// A user's contacts and pending requests, by peer name.
+    fn contacts(&self, user: &UserId) -> StoreResult<Vec<(UserId, ContactState)>>;
+    /// Blocks or unblocks `target` for `by`.
+    fn set_block(&self, by: &UserId, target: &UserId, blocked: bool) -> StoreResult<()>;
+    /// Users `by` has blocked, sorted.
+    fn blocks(&self, by: &UserId) -> StoreResult<Vec<UserId>>;
+    /// Users who have blocked `target`, sorted.
+    fn blocked_by(&self, target: &UserId) -> StoreResult<Vec<UserId>>;
+
+    // --- messages and cursors ---
+    /// Appends messages and applies cursor updates in one transaction:
+    /// assigns gapless per-conversation `seq`, deduplicates by
+    /// (conv, from, client_id), adds both users of a direct conversation as
+    /// members on its first message. Results are in input order.
+    fn write_batch(
+        &self,
+        messages: &[NewMessage],
+        cursors: &[CursorUpdate],
+    ) -> StoreResult<(Vec<Appended>, Vec<CursorOutcome>)>;
+    /// The original result of an earlier send with this `client_id`.
+    fn find_client_id(
+        &self,
+        conv: &ConvId,
+        from: &UserId,
+        client_id: &str,
+    ) -> StoreResult<Option<Appended>>;
+    /// Up to `limit` messages with `seq > after`, ascending.
+    fn messages_after(
+        &self,
+        conv: &ConvId,
+        after: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredMessage>>;
+    /// The newest `limit` messages with `seq < before` (all when `None`), ascending.
+    fn messages_before(
+        &self,
+        conv: &ConvId,
+        before: Option<u64>,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredMessage>>;
+    /// Whether `user` belongs to `conv` (direct conversations: once it has a message).
+    fn is_member(&self, conv: &ConvId, user: &UserId) -> StoreResult<bool>;
+    /// Every conversation of `user` with cursors for `device`, most recently
+    /// active first.
+    fn conversations(&self, user: &UserId, device: &str) -> StoreResult<Vec<ConvSummary>>;
+}

@@ -1,0 +1,763 @@
+//! `UserActor`: one per user with at least one live session.
+//!
+//! Owns the user's sessions (multi-device), contact book, blocks and
+//! presence. Fans presence out to mutual contacts' actors, forwards
+//! deliveries to every session, and checks direct-message permissions
+//! against the contact book it keeps in step with the store. While a
+//! session is still receiving its login replay, live events for it are held
+//! here (bounded) and released after `synced`.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use crate::conversation::{ConversationActor, Submit};
+use crate::error::ProtoError;
+use crate::hub::Hub;
+use crate::ids::{now_millis, ConvId, Millis, SessionId, UserId};
+use crate::protocol::{
+    ContactEntry, ContactStateName, Encoded, PresenceName, Reply, ServerFrame, Status,
+};
+use crate::reply::ReplyTo;
+use crate::session::{Kick, Replayed, SessionActor};
+use crate::store::ContactState;
+use crate::transport::{CloseReason, Outbox};
+
+struct Slot {
+    device: String,
+    outbox: Outbox,
+    addr: Addr<SessionActor>,
+    /// False until the login replay is written.
+    synced: bool,
+    /// Events held until `synced`: (conv, seq) for messages, the frame.
+    held: Vec<(Option<(ConvId, u64)>, Encoded)>,
+}
+
+/// One online user.
+pub struct UserActor {
+    hub: Hub,
+    user: UserId,
+    sessions: HashMap<SessionId, Slot>,
+    contacts: HashMap<UserId, ContactState>,
+    blocks: HashSet<UserId>,
+    blocked_by: HashSet<UserId>,
+    /// Users known to exist (saves a store lookup per message when
+    /// `policy.dm_requires_contact` is off).
+    known: HashSet<UserId>,
+    status: Status,
+    note: Option<String>,
+    /// Loading the contact book failed: refuse sessions and retire.
+    failed: bool,
+}
+
+impl UserActor {
+    pub(crate) fn new(hub: Hub, user: UserId) -> UserActor {
+        UserActor {
+            hub,
+            user,
+            sessions: HashMap::new(),
+            contacts: HashMap::new(),
+            blocks: HashSet::new(),
+            blocked_by: HashSet::new(),
+            known: HashSet::new(),
+            status: Status::Online,
+            note: None,
+            failed: false,
+        }
+    }
+
+    fn presence_frame(&self) -> ServerFrame {
+        ServerFrame::Presence {
+            user: self.user.clone(),
+            status: self.status.into(),
+            note: self.note.clone(),
+            last_seen: None,
+        }
+    }
+
+    fn hold_limit(&self) -> usize {
+        self.hub.config().limits.sync_buffer
+    }
+
+    fn emit_to(slot: &mut Slot, key: Option<(ConvId, u64)>, frame: &Encoded, limit: usize) {
+        if slot.synced {
+            slot.outbox.push(frame.clone());
+        } else if slot.held.len() < limit {
+            slot.held.push((key, frame.clone()));
+        } else {
+            slot.outbox.kill(CloseReason::TooSlow);
+        }
+    }
+
+    /// Sends a frame to every session except `except`.
+    fn emit(&mut self, frame: &Encoded, except: Option<SessionId>) {
+        let limit = self.hold_limit();
+        for (id, slot) in self.sessions.iter_mut() {
+            if Some(*id) != except {
+                Self::emit_to(slot, None, frame, limit);
+            }
+        }
+    }
+
+    /// Tells every online mutual contact about our presence.
+    fn broadcast_presence(&self, frame: &Encoded) {
+        for (peer, state) in &self.contacts {
+            if *state == ContactState::Mutual {
+                if let Some(l) = self.hub.inner.users.get(peer) {
+                    l.addr.do_send(PresenceOf {
+                        from: self.user.clone(),
+                        frame: frame.clone(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Checks whether we may message or type to `to`; the order of checks
+    /// is the protocol's (not_found before forbidden).
+    fn dm_check(&self, to: &UserId) -> DmCheck {
+        if self.blocks.contains(to) || self.blocked_by.contains(to) {
+            return DmCheck::Forbidden;
+        }
+        match self.contacts.get(to) {
+            Some(ContactState::Mutual) => DmCheck::Allowed,
+            Some(_) if self.hub.config().policy.dm_requires_contact => DmCheck::Forbidden,
+            Some(_) => DmCheck::Allowed,
+            None if self.known.contains(to) => {
+                if self.hub.config().policy.dm_requires_contact {
+                    DmCheck::Forbidden
+                } else {
+                    DmCheck::Allowed
+                }
+            }
+            None => DmCheck::Lookup,
+        }
+    }
+
+    /// Resolves [`DmCheck::Lookup`] against the store, under `ctx.wait` so
+    /// later sends of this user stay in order behind it.
+    fn dm_lookup<F>(&mut self, to: UserId, ctx: &mut Context<Self>, then: F)
+    where
+        F: FnOnce(&mut Self, Result<(), ProtoError>, &mut Context<Self>) + 'static,
+    {
+        let hub = self.hub.clone();
+        let t = to.clone();
+        let f = async move {
+            let store = hub.inner.store.clone();
+            hub.inner.pool.run(move || store.user(&t)).await
+        };
+        ctx.wait(f.into_actor(self).map(move |r, act, ctx| {
+            let r = match r {
+                Ok(Ok(Some(_))) => {
+                    act.known.insert(to.clone());
+                    if act.hub.config().policy.dm_requires_contact {
+                        Err(ProtoError::forbidden("not a mutual contact"))
+                    } else {
+                        Ok(())
+                    }
+                }
+                Ok(Ok(None)) => Err(ProtoError::not_found("no such user")),
+                Ok(Err(e)) => Err(e.into()),
+                Err(e) => Err(e.into()),
+            };
+            then(act, r, ctx)
+        }));
+    }
+
+    fn go_offline(&mut self, ctx: &mut Context<Self>) {
+        let now = now_millis();
+        let frame = ServerFrame::Presence {
+            user: self.user.clone(),
+            status: PresenceName::Offline,
+            note: None,
+            last_seen: Some(now),
+        }
+        .encode();
+        self.broadcast_presence(&frame);
+        let hub = self.hub.clone();
+        let user = self.user.clone();
+        let f = async move {
+            let store = hub.inner.store.clone();
+            if let Ok(Err(e)) = hub
+                .inner
+                .pool
+                .run(move || store.set_last_seen(&user, now))
+                .await
+            {
+                tracing::warn!(error = %e, "could not record last_seen");
+            }
+        };
+        ctx.wait(f.into_actor(self));
+        self.try_retire(ctx);
+    }
+
+    fn try_retire(&mut self, ctx: &mut Context<Self>) {
+        if !self.sessions.is_empty() {
+            return;
+        }
+        if self.hub.inner.users.try_retire(&self.user, &ctx.address()) {
+            // Stop after whatever is already queued for us.
+            ctx.address().do_send(Retire);
+        } else {
+            ctx.run_later(Duration::from_millis(200), |act, ctx| act.try_retire(ctx));
+        }
+    }
+}
+
+enum DmCheck {
+    Allowed,
+    Forbidden,
+    Lookup,
+}
+
+impl Actor for UserActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // Load the contact book before handling anything.
+        let hub = self.hub.clone();
+        let user = self.user.clone();
+        let f = async move {
+            let store = hub.inner.store.clone();
+            hub.inner
+                .pool
+                .run(move || {
+                    Ok::<_, crate::error::StoreError>((
+                        store.contacts(&user)?,
+                        store.blocks(&user)?,
+                        store.blocked_by(&user)?,
+                    ))
+                })
+                .await
+        };
+        ctx.wait(f.into_actor(self).map(|r, act, ctx| match r {
+            Ok(Ok((contacts, blocks, blocked_by))) => {
+                act.contacts = contacts.into_iter().collect();
+                act.blocks = blocks.into_iter().collect();
+                act.blocked_by = blocked_by.into_iter().collect();
+            }
+            other => {
+                let msg = match other {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => "pool unavailable".into(),
+                };
+                tracing::error!(user = %act.user, error = %msg, "could not load contacts");
+                act.failed = true;
+                act.try_retire(ctx);
+            }
+        }));
+    }
+}
+
+/// A session logged in: registers it (held until `synced`) and returns the
+/// roster.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<ContactEntry>, ProtoError>")]
+pub(crate) struct Attach {
+    pub session: SessionId,
+    pub device: String,
+    pub outbox: Outbox,
+    pub addr: Addr<SessionActor>,
+}
+
+impl Handler<Attach> for UserActor {
+    type Result = ResponseActFuture<Self, Result<Vec<ContactEntry>, ProtoError>>;
+
+    fn handle(&mut self, msg: Attach, ctx: &mut Context<Self>) -> Self::Result {
+        if self.failed {
+            self.try_retire(ctx);
+            return Box::pin(fut::ready(Err(ProtoError::new(
+                crate::error::ErrorCode::Unavailable,
+                "could not load your contacts, try again",
+            ))));
+        }
+        let first = self.sessions.is_empty();
+        self.sessions.insert(
+            msg.session,
+            Slot {
+                device: msg.device,
+                outbox: msg.outbox,
+                addr: msg.addr,
+                synced: false,
+                held: Vec::new(),
+            },
+        );
+        if first {
+            self.status = Status::Online;
+            self.note = None;
+            let f = self.presence_frame().encode();
+            self.broadcast_presence(&f);
+        }
+        self.roster()
+    }
+}
+
+/// The current roster (`contact.list`).
+#[derive(Message)]
+#[rtype(result = "Result<Vec<ContactEntry>, ProtoError>")]
+pub(crate) struct GetRoster;
+
+impl Handler<GetRoster> for UserActor {
+    type Result = ResponseActFuture<Self, Result<Vec<ContactEntry>, ProtoError>>;
+
+    fn handle(&mut self, _: GetRoster, _: &mut Context<Self>) -> Self::Result {
+        self.roster()
+    }
+}
+
+impl UserActor {
+    /// Contacts with presence: live contacts are asked, the others' last_seen
+    /// is read from the store. Sorted by user.
+    fn roster(&self) -> ResponseActFuture<Self, Result<Vec<ContactEntry>, ProtoError>> {
+        let mut asks = Vec::new();
+        let mut entries = Vec::new();
+        for (peer, state) in &self.contacts {
+            match state {
+                ContactState::Mutual => {
+                    let live = self.hub.inner.users.get(peer);
+                    asks.push((peer.clone(), live.map(|l| l.addr)));
+                }
+                s => entries.push(ContactEntry {
+                    user: peer.clone(),
+                    state: if *s == ContactState::PendingOut {
+                        ContactStateName::PendingOut
+                    } else {
+                        ContactStateName::PendingIn
+                    },
+                    presence: None,
+                    note: None,
+                    last_seen: None,
+                }),
+            }
+        }
+        let hub = self.hub.clone();
+        Box::pin(
+            async move {
+                let mut offline = Vec::new();
+                for (peer, addr) in asks {
+                    let p = match addr {
+                        Some(a) => a.send(GetPresence).await.ok().flatten(),
+                        None => None,
+                    };
+                    match p {
+                        Some((status, note)) => entries.push(ContactEntry {
+                            user: peer,
+                            state: ContactStateName::Mutual,
+                            presence: Some(status.into()),
+                            note,
+                            last_seen: None,
+                        }),
+                        None => offline.push(peer),
+                    }
+                }
+                let store = hub.inner.store.clone();
+                let seen: Vec<(UserId, Option<Millis>)> = hub
+                    .inner
+                    .pool
+                    .run(move || {
+                        offline
+                            .into_iter()
+                            .map(|u| {
+                                let ls = store.user(&u).ok().flatten().and_then(|r| r.last_seen);
+                                (u, ls)
+                            })
+                            .collect()
+                    })
+                    .await?;
+                for (user, last_seen) in seen {
+                    entries.push(ContactEntry {
+                        user,
+                        state: ContactStateName::Mutual,
+                        presence: Some(PresenceName::Offline),
+                        note: None,
+                        last_seen,
+                    });
+                }
+                entries.sort_by(|a, b| a.user.cmp(&b.user));
+                Ok(entries)
+            }
+            .into_actor(self),
+        )
+    }
+}
+
+/// A session ended.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Detach {
+    pub session: SessionId,
+}
+
+impl Handler<Detach> for UserActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Detach, ctx: &mut Context<Self>) {
+        if self.sessions.remove(&msg.session).is_some() && self.sessions.is_empty() {
+            self.go_offline(ctx);
+        }
+    }
+}
+
+/// A session's login replay is written: send `synced` and what was held.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Synced {
+    pub session: SessionId,
+    pub replayed: Replayed,
+}
+
+impl Handler<Synced> for UserActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Synced, _: &mut Context<Self>) {
+        let Some(slot) = self.sessions.get_mut(&msg.session) else {
+            return;
+        };
+        slot.synced = true;
+        slot.outbox.push(ServerFrame::Synced {}.encode());
+        for (key, frame) in std::mem::take(&mut slot.held) {
+            let already =
+                key.is_some_and(|(conv, seq)| msg.replayed.get(&conv).is_some_and(|&r| seq <= r));
+            if !already {
+                slot.outbox.push(frame);
+            }
+        }
+    }
+}
+
+/// A message to deliver to every session (but `except`, the sending one).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Deliver {
+    pub conv: ConvId,
+    pub seq: u64,
+    pub frame: Encoded,
+    pub except: Option<SessionId>,
+}
+
+impl Handler<Deliver> for UserActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Deliver, _: &mut Context<Self>) {
+        let limit = self.hold_limit();
+        for (id, slot) in self.sessions.iter_mut() {
+            if Some(*id) != msg.except {
+                Self::emit_to(slot, Some((msg.conv.clone(), msg.seq)), &msg.frame, limit);
+            }
+        }
+    }
+}
+
+/// Any other event for this user's sessions.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Emit {
+    pub frame: Encoded,
+    pub except: Option<SessionId>,
+}
+
+impl Handler<Emit> for UserActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Emit, _: &mut Context<Self>) {
+        self.emit(&msg.frame, msg.except);
+    }
+}
+
+/// A contact's presence changed; shown only while the contact is mutual.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct PresenceOf {
+    pub from: UserId,
+    pub frame: Encoded,
+}
+
+impl Handler<PresenceOf> for UserActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: PresenceOf, _: &mut Context<Self>) {
+        if self.contacts.get(&msg.from) == Some(&ContactState::Mutual) {
+            self.emit(&msg.frame, None);
+        }
+    }
+}
+
+/// This user's status and note, when online.
+#[derive(Message)]
+#[rtype(result = "Option<(Status, Option<String>)>")]
+pub(crate) struct GetPresence;
+
+impl Handler<GetPresence> for UserActor {
+    type Result = Option<(Status, Option<String>)>;
+
+    fn handle(&mut self, _: GetPresence, _: &mut Context<Self>) -> Self::Result {
+        (!self.sessions.is_empty()).then(|| (self.status, self.note.clone()))
+    }
+}
+
+/// `presence.set` from one of our sessions.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct SetPresence {
+    pub status: Status,
+    pub note: Option<String>,
+    pub session: SessionId,
+    pub reply: ReplyTo,
+}
+
+impl Handler<SetPresence> for UserActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetPresence, _: &mut Context<Self>) {
+        let changed = self.status != msg.status || self.note != msg.note;
+        self.status = msg.status;
+        self.note = msg.note;
+        msg.reply.ok(Reply::Empty);
+        if changed {
+            let f = self.presence_frame().encode();
+            self.emit(&f, Some(msg.session));
+            self.broadcast_presence(&f);
+        }
+    }
+}
+
+/// The relation with `peer` changed (already stored): update the book and
+/// send `events` to our sessions but `except`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct ContactChanged {
+    pub peer: UserId,
+    /// New state from our side; `None` when there is no contact any more.
+    pub state: Option<ContactState>,
+    /// New "we block them" flag, when it changed.
+    pub we_block: Option<bool>,
+    /// New "they block us" flag, when it changed.
+    pub they_block: Option<bool>,
+    pub events: Vec<Encoded>,
+    pub except: Option<SessionId>,
+}
+
+impl Handler<ContactChanged> for UserActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ContactChanged, _: &mut Context<Self>) {
+        match msg.state {
+            Some(s) => self.contacts.insert(msg.peer.clone(), s),
+            None => self.contacts.remove(&msg.peer),
+        };
+        if let Some(b) = msg.we_block {
+            if b {
+                self.blocks.insert(msg.peer.clone());
+            } else {
+                self.blocks.remove(&msg.peer);
+            }
+        }
+        if let Some(b) = msg.they_block {
+            if b {
+                self.blocked_by.insert(msg.peer.clone());
+            } else {
+                self.blocked_by.remove(&msg.peer);
+            }
+        }
+        self.known.insert(msg.peer);
+        for e in &msg.events {
+            self.emit(e, msg.except);
+        }
+    }
+}
+
+/// `msg.send` to a user: permission check here, then the conversation actor.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct SendDirect {
+    pub to: UserId,
+    pub submit: Submit,
+}
+
+impl UserActor {
+    fn forward(&self, conv: ConvId, submit: Submit) {
+        let hub = self.hub.clone();
+        let c = conv.clone();
+        match self
+            .hub
+            .inner
+            .convs
+            .get_or_start(&conv, move || ConversationActor::new(hub, c).start())
+        {
+            Some(lease) => lease.addr.do_send(submit.with_ticket(lease.ticket)),
+            None => submit
+                .reply
+                .err(ProtoError::internal("conversation directory unavailable")),
+        }
+    }
+
+    /// A refused send still gets its original `ok` when its `client_id`
+    /// was already stored (the retry of a send that succeeded).
+    fn refuse_or_dedup(
+        &self,
+        conv: ConvId,
+        submit: Submit,
+        err: ProtoError,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(cid) = submit.client_id.clone() else {
+            submit.reply.err(err);
+            return;
+        };
+        let hub = self.hub.clone();
+        let from = submit.from.clone();
+        let c = conv.clone();
+        let f = async move {
+            let store = hub.inner.store.clone();
+            hub.inner
+                .pool
+                .run(move || store.find_client_id(&c, &from, &cid))
+                .await
+        };
+        ctx.wait(f.into_actor(self).map(move |r, _, _| match r {
+            Ok(Ok(Some(a))) => submit.reply.ok(Reply::Sent {
+                conv,
+                seq: a.seq,
+                ts: a.ts,
+            }),
+            Ok(Err(e)) => submit.reply.err(e.into()),
+            _ => submit.reply.err(err),
+        }));
+    }
+}
+
+impl Handler<SendDirect> for UserActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SendDirect, ctx: &mut Context<Self>) {
+        let conv = ConvId::direct(&self.user, &msg.to);
+        match self.dm_check(&msg.to) {
+            DmCheck::Allowed => self.forward(conv, msg.submit),
+            DmCheck::Forbidden => self.refuse_or_dedup(
+                conv,
+                msg.submit,
+                ProtoError::forbidden("not allowed to message this user"),
+                ctx,
+            ),
+            DmCheck::Lookup => self.dm_lookup(msg.to, ctx, move |act, r, ctx| match r {
+                Ok(()) => act.forward(conv, msg.submit),
+                Err(e) if e.code == crate::error::ErrorCode::Forbidden => {
+                    act.refuse_or_dedup(conv, msg.submit, e, ctx)
+                }
+                Err(e) => msg.submit.reply.err(e),
+            }),
+        }
+    }
+}
+
+/// `typing` to a user.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct TypingTo {
+    pub to: UserId,
+    pub reply: ReplyTo,
+}
+
+impl Handler<TypingTo> for UserActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: TypingTo, ctx: &mut Context<Self>) {
+        let frame = ServerFrame::Typing {
+            conv: ConvId::direct(&self.user, &msg.to),
+            user: self.user.clone(),
+        }
+        .encode();
+        let send = move |hub: &Hub, to: &UserId, reply: ReplyTo| {
+            reply.ok(Reply::Empty);
+            if let Some(l) = hub.inner.users.get(to) {
+                l.addr.do_send(Emit {
+                    frame,
+                    except: None,
+                });
+            }
+        };
+        match self.dm_check(&msg.to) {
+            DmCheck::Allowed => send(&self.hub, &msg.to, msg.reply),
+            DmCheck::Forbidden => msg
+                .reply
+                .err(ProtoError::forbidden("not allowed to message this user")),
+            DmCheck::Lookup => {
+                let to = msg.to.clone();
+                self.dm_lookup(msg.to, ctx, move |act, r, _| match r {
+                    Ok(()) => send(&act.hub, &to, msg.reply),
+                    Err(e) => msg.reply.err(e),
+                })
+            }
+        }
+    }
+}
+
+/// Which devices have a live session.
+#[derive(Message)]
+#[rtype(result = "HashSet<String>")]
+pub(crate) struct OnlineDevices;
+
+impl Handler<OnlineDevices> for UserActor {
+    type Result = MessageResult<OnlineDevices>;
+
+    fn handle(&mut self, _: OnlineDevices, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.sessions.values().map(|s| s.device.clone()).collect())
+    }
+}
+
+/// Close sessions: of one device, of every device but one, or all.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub(crate) struct KickSessions {
+    /// Only this device's sessions (`None`: every device).
+    pub device: Option<String>,
+    /// Spare this device's sessions.
+    pub keep_device: Option<String>,
+    /// Frame sent before closing.
+    pub frame: Option<ServerFrame>,
+}
+
+impl KickSessions {
+    pub(crate) fn suspended() -> KickSessions {
+        KickSessions {
+            device: None,
+            keep_device: None,
+            frame: Some(ServerFrame::error(
+                None,
+                ProtoError::new(
+                    crate::error::ErrorCode::AccountSuspended,
+                    "account suspended",
+                ),
+            )),
+        }
+    }
+}
+
+impl Handler<KickSessions> for UserActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: KickSessions, _: &mut Context<Self>) {
+        for slot in self.sessions.values() {
+            let hit = msg.device.as_ref().is_none_or(|d| *d == slot.device)
+                && msg.keep_device.as_ref() != Some(&slot.device);
+            if hit {
+                slot.addr.do_send(Kick {
+                    frame: msg.frame.clone(),
+                });
+            }
+        }
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Retire;
+
+impl Handler<Retire> for UserActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Retire, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}

@@ -1,0 +1,130 @@
+//! One TCP connection: line framing in, coalesced writes out.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use im_core::transport::{Connection, Inbound, OutboundRx, Outgoing, PeerInfo};
+use im_core::Hub;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+/// Bytes gathered from the queue before one write.
+const COALESCE: usize = 64 * 1024;
+/// After the client stops sending, how long its pending replies may take.
+const DRAIN: Duration = Duration::from_secs(10);
+
+pub(crate) async fn run(
+    stream: TcpStream,
+    peer: SocketAddr,
+    hub: Hub,
+    mut stop: watch::Receiver<bool>,
+) {
+    let (rd, wr) = stream.into_split();
+    let Connection { inbound, outbound } = hub.connect(PeerInfo {
+        addr: Some(peer),
+        transport: "tcp",
+    });
+    let writer = write_loop(wr, outbound);
+    tokio::pin!(writer);
+    let read = async {
+        tokio::select! {
+            _ = read_loop(rd, &inbound) => {}
+            _ = stop.wait_for(|s| *s) => {}
+        }
+        // The client stopped sending (or we stop reading): answer what it
+        // already asked, then end the session.
+        let _ = tokio::time::timeout(DRAIN, inbound.drain()).await;
+    };
+    tokio::select! {
+        _ = &mut writer => return,
+        _ = read => {}
+    }
+    drop(inbound);
+    let _ = tokio::time::timeout(DRAIN, writer).await;
+}
+
+/// Reads lines until EOF, an error, an oversized line or the session ends.
+async fn read_loop(rd: OwnedReadHalf, inbound: &Inbound) {
+    let max = inbound.max_frame();
+    let mut rd = BufReader::with_capacity(16 * 1024, rd);
+    let mut line: Vec<u8> = Vec::new();
+    loop {
+        let (found, used) = {
+            let buf = match rd.fill_buf().await {
+                Ok([]) | Err(_) => return,
+                Ok(b) => b,
+            };
+            match buf.iter().position(|&b| b == b'\n') {
+                Some(i) => {
+                    line.extend_from_slice(&buf[..i]);
+                    (true, i + 1)
+                }
+                None => {
+                    line.extend_from_slice(buf);
+                    (false, buf.len())
+                }
+            }
+        };
+        rd.consume(used);
+        // One byte of slack for a `\r` before the `\n`.
+        if line.len() > max + 1 || (found && line.len() > max && line.last() != Some(&b'\r')) {
+            inbound.too_large();
+            return;
+        }
+        if !found {
+            continue;
+        }
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        if line.len() > max {
+            inbound.too_large();
+            return;
+        }
+        if !line.is_empty() && inbound.frame(&line).await.is_err() {
+            return;
+        }
+        line.clear();
+    }
+}
+
+/// Writes queued frames, many per `write` call, until told to close.
+async fn write_loop(mut wr: OwnedWriteHalf, mut outbound: OutboundRx) {
+    let mut buf: Vec<u8> = Vec::with_capacity(COALESCE);
+    loop {
+        let mut close = false;
+        match outbound.recv().await {
+            None => close = true,
+            Some(Outgoing::Close(_)) => close = true,
+            Some(Outgoing::Frame(f)) => {
+                buf.extend_from_slice(f.as_bytes());
+                buf.push(b'\n');
+                while buf.len() < COALESCE {
+                    match outbound.try_recv() {
+                        Some(Outgoing::Frame(f)) => {
+                            buf.extend_from_slice(f.as_bytes());
+                            buf.push(b'\n');
+                        }
+                        Some(_) => {
+                            close = true;
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+            }
+        }
+        if !buf.is_empty() {
+            if wr.write_all(&buf).await.is_err() {
+                return;
+            }
+            buf.clear();
+        }
+        if close {
+            let _ = wr.shutdown().await;
+            return;
+        }
+    }
+}
