@@ -222,9 +222,25 @@ impl SessionActor {
             };
             let replay = async move {
                 let replayed = messages::replay(&me, &outbox).await;
-                // Wait for `synced` to be queued before reading more frames,
-                // so no reply can overtake it.
-                let _ = me.user_addr.send(Synced { session, replayed }).await;
+                // `synced`, then what was held meanwhile, written as the
+                // connection drains; only then are frames read again, so no
+                // reply overtakes them.
+                if outbox.push_wait(ServerFrame::Synced {}.encode()).await {
+                    while let Ok(Some(held)) = me
+                        .user_addr
+                        .send(Synced {
+                            session,
+                            replayed: replayed.clone(),
+                        })
+                        .await
+                    {
+                        for f in held {
+                            if !outbox.push_wait(f).await {
+                                return;
+                            }
+                        }
+                    }
+                }
             };
             let _ = ctx;
             replay.into_actor(act).boxed_local()

@@ -399,30 +399,35 @@ impl Handler<Detach> for UserActor {
     }
 }
 
-/// A session's login replay is written: send `synced` and what was held.
+/// A session's login replay and `synced` are written: hand over the events
+/// held meanwhile (minus messages the replay already carried). Returns
+/// `None`, and from then on delivers live, once nothing is held; the
+/// session writes what it gets (waiting for room) and asks again.
 #[derive(Message)]
-#[rtype(result = "()")]
+#[rtype(result = "Option<Vec<Encoded>>")]
 pub(crate) struct Synced {
     pub session: SessionId,
     pub replayed: Replayed,
 }
 
 impl Handler<Synced> for UserActor {
-    type Result = ();
+    type Result = Option<Vec<Encoded>>;
 
-    fn handle(&mut self, msg: Synced, _: &mut Context<Self>) {
-        let Some(slot) = self.sessions.get_mut(&msg.session) else {
-            return;
-        };
-        slot.synced = true;
-        slot.outbox.push(ServerFrame::Synced {}.encode());
-        for (key, frame) in std::mem::take(&mut slot.held) {
-            let already =
-                key.is_some_and(|(conv, seq)| msg.replayed.get(&conv).is_some_and(|&r| seq <= r));
-            if !already {
-                slot.outbox.push(frame);
-            }
+    fn handle(&mut self, msg: Synced, _: &mut Context<Self>) -> Self::Result {
+        let slot = self.sessions.get_mut(&msg.session)?;
+        if slot.held.is_empty() {
+            slot.synced = true;
+            return None;
         }
+        let held = std::mem::take(&mut slot.held)
+            .into_iter()
+            .filter(|(key, _)| {
+                !key.as_ref()
+                    .is_some_and(|(conv, seq)| msg.replayed.get(conv).is_some_and(|r| seq <= r))
+            })
+            .map(|(_, f)| f)
+            .collect();
+        Some(held)
     }
 }
 

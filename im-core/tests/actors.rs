@@ -1,0 +1,185 @@
+//! Actor-level tests on the in-memory transport (no sockets): slow
+//! consumers, actor retirement, fan-out to many sessions.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use im_core::testing::MemoryClient;
+use im_core::{Config, Hub, MemoryStore};
+use serde_json::{json, Value};
+
+const PW: &str = "password123";
+
+fn hub(f: impl FnOnce(&mut Config)) -> Hub {
+    let mut c = Config::default();
+    c.auth.bcrypt_cost = 4;
+    f(&mut c);
+    Hub::new(c, Arc::new(MemoryStore::new()))
+}
+
+struct C {
+    inner: MemoryClient,
+    next: i64,
+    events: Vec<Value>,
+}
+
+impl C {
+    async fn new(hub: &Hub) -> C {
+        let mut inner = MemoryClient::connect(hub);
+        let hello = recv(&mut inner).await.expect("hello");
+        assert_eq!(hello["type"], "hello");
+        C {
+            inner,
+            next: 1,
+            events: vec![],
+        }
+    }
+
+    async fn req(&mut self, mut v: Value) -> Value {
+        let id = self.next;
+        self.next += 1;
+        v["id"] = json!(id);
+        self.inner.send(&v.to_string()).await.expect("send");
+        loop {
+            let f = recv(&mut self.inner).await.expect("reply");
+            if f["id"] == json!(id) {
+                return f;
+            }
+            self.events.push(f);
+        }
+    }
+
+    /// Registers and logs in; returns the frames between roster and synced.
+    async fn login(hub: &Hub, name: &str, device: &str) -> (C, Vec<Value>) {
+        let mut c = C::new(hub).await;
+        c.req(json!({"type":"register","username":name,"password":PW}))
+            .await;
+        let ok = c
+            .req(json!({"type":"login","username":name,"password":PW,"device":device}))
+            .await;
+        assert_eq!(ok["type"], "ok", "{ok}");
+        let roster = recv(&mut c.inner).await.expect("roster");
+        assert_eq!(roster["type"], "roster");
+        let mut replay = vec![];
+        loop {
+            let f = recv(&mut c.inner)
+                .await
+                .unwrap_or_else(|| panic!("closed before synced after {replay:?}"));
+            if f["type"] == "synced" {
+                break;
+            }
+            replay.push(f);
+        }
+        (c, replay)
+    }
+}
+
+async fn recv(c: &mut MemoryClient) -> Option<Value> {
+    let s = tokio::time::timeout(Duration::from_secs(10), c.recv())
+        .await
+        .expect("frame within 10 s")?;
+    Some(serde_json::from_str(&s).expect("json"))
+}
+
+async fn friends(a: &mut C, b: &mut C, bname: &str, aname: &str) {
+    assert_eq!(
+        a.req(json!({"type":"contact.add","user":bname})).await["type"],
+        "ok"
+    );
+    assert_eq!(
+        b.req(json!({"type":"contact.accept","user":aname})).await["type"],
+        "ok"
+    );
+}
+
+#[actix_rt::test]
+async fn slow_consumer_is_disconnected_and_gets_replay() {
+    let hub = hub(|c| c.limits.outbound_queue = 8);
+    let (mut a, _) = C::login(&hub, "alice", "d").await;
+    let (mut b, _) = C::login(&hub, "bob", "d").await;
+    friends(&mut a, &mut b, "bob", "alice").await;
+    // Bob stops reading; Alice sends more than his queue holds.
+    for i in 0..40 {
+        let r = a
+            .req(json!({"type":"msg.send","to":"bob","body":format!("m{i}")}))
+            .await;
+        assert_eq!(r["type"], "ok", "{r}");
+    }
+    // Bob's connection was closed: reading ends (after at most the queue).
+    let mut n = 0;
+    while recv(&mut b.inner).await.is_some() {
+        n += 1;
+        assert!(n <= 8, "more frames than the queue holds");
+    }
+    // Nothing was lost: all 40 replay at his next login.
+    let (_b2, replay) = C::login(&hub, "bob", "d").await;
+    let seqs: Vec<u64> = replay.iter().filter_map(|f| f["seq"].as_u64()).collect();
+    assert_eq!(seqs, (1..=40).collect::<Vec<_>>());
+}
+
+#[actix_rt::test]
+async fn idle_conversation_actor_retires_and_numbering_continues() {
+    let hub = hub(|c| c.limits.conv_idle_secs = 1);
+    let (mut a, _) = C::login(&hub, "alice", "d").await;
+    let (mut b, _) = C::login(&hub, "bob", "d").await;
+    friends(&mut a, &mut b, "bob", "alice").await;
+    let r = a
+        .req(json!({"type":"msg.send","to":"bob","body":"one"}))
+        .await;
+    assert_eq!(r["seq"], 1);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let r = a
+        .req(json!({"type":"msg.send","to":"bob","body":"two"}))
+        .await;
+    assert_eq!(r["seq"], 2);
+    // Bob got both, in order.
+    let mut got = vec![];
+    while got.len() < 2 {
+        let f = recv(&mut b.inner).await.expect("msg");
+        if f["type"] == "msg" {
+            got.push(f["seq"].as_u64().unwrap());
+        }
+    }
+    assert_eq!(got, vec![1, 2]);
+}
+
+#[actix_rt::test]
+async fn relogin_after_last_session_gets_a_fresh_user_actor() {
+    let hub = hub(|_| {});
+    for round in 0..3 {
+        let (mut a, _) = C::login(&hub, "alice", "d").await;
+        let r = a
+            .req(json!({"type":"presence.set","status":"busy","note":format!("r{round}")}))
+            .await;
+        assert_eq!(r["type"], "ok");
+        let r = a.req(json!({"type":"logout"})).await;
+        assert_eq!(r["type"], "ok");
+        assert!(recv(&mut a.inner).await.is_none(), "closed after logout");
+    }
+}
+
+#[actix_rt::test]
+async fn many_sessions_of_one_user_all_get_each_message_in_order() {
+    let hub = hub(|_| {});
+    let (mut a, _) = C::login(&hub, "alice", "d").await;
+    let (mut b, _) = C::login(&hub, "bob", "d0").await;
+    friends(&mut a, &mut b, "bob", "alice").await;
+    let mut bobs = vec![];
+    for i in 1..20 {
+        bobs.push(C::login(&hub, "bob", &format!("d{i}")).await.0);
+    }
+    for i in 0..30 {
+        a.req(json!({"type":"msg.send","to":"bob","body":format!("m{i}")}))
+            .await;
+    }
+    for s in bobs.iter_mut() {
+        let mut seqs = vec![];
+        while seqs.len() < 30 {
+            let f = recv(&mut s.inner).await.expect("msg");
+            if f["type"] == "msg" {
+                seqs.push(f["seq"].as_u64().unwrap());
+            }
+        }
+        assert_eq!(seqs, (1..=30).collect::<Vec<_>>());
+    }
+}
