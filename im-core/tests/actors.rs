@@ -183,3 +183,42 @@ async fn many_sessions_of_one_user_all_get_each_message_in_order() {
         assert_eq!(seqs, (1..=30).collect::<Vec<_>>());
     }
 }
+
+#[actix_rt::test]
+async fn suspending_closes_sessions_and_refuses_logins() {
+    let hub = hub(|_| {});
+    let (mut a, _) = C::login(&hub, "alice", "phone").await;
+    let (mut a2, _) = C::login(&hub, "alice", "laptop").await;
+    let token = {
+        let ok = a2
+            .req(json!({"type":"login","username":"alice","password":PW}))
+            .await;
+        assert_eq!(ok["code"], "conflict");
+        let (mut t, _) = C::login(&hub, "alice", "tablet").await;
+        let r = t.req(json!({"type":"devices"})).await;
+        assert_eq!(r["devices"].as_array().map(Vec::len), Some(3), "{r}");
+        t
+    };
+    hub.suspend("Alice").await.expect("suspend");
+    for c in [&mut a, &mut a2] {
+        let mut frames = vec![];
+        while let Some(f) = recv(&mut c.inner).await {
+            frames.push(f);
+        }
+        assert!(
+            frames.iter().any(|f| f["type"] == "error" && f["code"] == "account_suspended"),
+            "{frames:?}"
+        );
+    }
+    drop(token);
+    let mut c = C::new(&hub).await;
+    let r = c
+        .req(json!({"type":"login","username":"alice","password":PW}))
+        .await;
+    assert_eq!(r["code"], "account_suspended", "{r}");
+    // A wrong password still says nothing about the account.
+    let r = c
+        .req(json!({"type":"login","username":"alice","password":"wrong-password"}))
+        .await;
+    assert_eq!(r["code"], "invalid_credentials", "{r}");
+}
