@@ -34,6 +34,9 @@ pub struct AuthConfig {
     pub register_per_peer: u32,
     /// Length of the throttling window in seconds (default 60).
     pub rate_window_secs: u64,
+    /// How often the store is asked for suspended accounts, so suspensions
+    /// made outside this process close live sessions (default 2; 0 = never).
+    pub suspension_poll_secs: u64,
 }
 
 impl Default for AuthConfig {
@@ -45,6 +48,7 @@ impl Default for AuthConfig {
             login_failures_per_peer: 100,
             register_per_peer: 60,
             rate_window_secs: 60,
+            suspension_poll_secs: 2,
         }
     }
 }

@@ -83,9 +83,42 @@ impl Hub {
             shutting_down: AtomicBool::new(false),
             config,
         };
-        Hub {
+        let hub = Hub {
             inner: Arc::new(inner),
+        };
+        hub.watch_suspensions();
+        hub
+    }
+
+    /// Polls the store for suspended accounts and closes the sessions of
+    /// any that are online, so an operator's suspension takes effect within
+    /// `auth.suspension_poll_secs` even when made by another process.
+    fn watch_suspensions(&self) {
+        let every = self.inner.config.auth.suspension_poll_secs;
+        if every == 0 {
+            return;
         }
+        // Only a weak reference: the watcher must not keep the hub alive.
+        let weak = Arc::downgrade(&self.inner);
+        actix_rt::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(every));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                let hub = Hub { inner };
+                let store = hub.inner.store.clone();
+                match hub.inner.pool.run(move || store.suspended_users()).await {
+                    Ok(Ok(users)) => {
+                        for u in users {
+                            hub.kick_suspended(&u);
+                        }
+                    }
+                    Ok(Err(e)) => tracing::warn!(error = %e, "could not poll suspensions"),
+                    Err(_) => return,
+                }
+            }
+        });
     }
 
     /// The configuration the hub runs with.

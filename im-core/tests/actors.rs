@@ -206,7 +206,9 @@ async fn suspending_closes_sessions_and_refuses_logins() {
             frames.push(f);
         }
         assert!(
-            frames.iter().any(|f| f["type"] == "error" && f["code"] == "account_suspended"),
+            frames
+                .iter()
+                .any(|f| f["type"] == "error" && f["code"] == "account_suspended"),
             "{frames:?}"
         );
     }
@@ -221,4 +223,25 @@ async fn suspending_closes_sessions_and_refuses_logins() {
         .req(json!({"type":"login","username":"alice","password":"wrong-password"}))
         .await;
     assert_eq!(r["code"], "invalid_credentials", "{r}");
+}
+
+#[actix_rt::test]
+async fn suspension_written_to_the_store_by_another_process_closes_sessions() {
+    let store = Arc::new(MemoryStore::new());
+    let mut c = Config::default();
+    c.auth.bcrypt_cost = 4;
+    c.auth.suspension_poll_secs = 1;
+    let hub = Hub::new(c, store.clone());
+    let (mut a, _) = C::login(&hub, "alice", "phone").await;
+    // As the admin CLI does: straight to the store, not through this hub.
+    im_core::Store::set_suspended(&*store, &im_core::UserId::parse("alice").unwrap(), true)
+        .unwrap();
+    let mut frames = vec![];
+    while let Some(f) = recv(&mut a.inner).await {
+        frames.push(f);
+    }
+    assert!(
+        frames.iter().any(|f| f["code"] == "account_suspended"),
+        "{frames:?}"
+    );
 }

@@ -34,6 +34,7 @@ pub struct TestServer {
     /// The TCP address clients connect to.
     pub addr: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    admin: tokio::sync::mpsc::UnboundedSender<AdminOp>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -54,10 +55,23 @@ impl TestServer {
     pub fn start_on(config: Config, store: Arc<dyn Store>) -> TestServer {
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (admin_tx, mut admin_rx) = tokio::sync::mpsc::unbounded_channel::<AdminOp>();
         let thread = std::thread::spawn(move || {
             let sys = actix_rt::System::new();
             sys.block_on(async move {
                 let hub = Hub::new(config, store);
+                let admin_hub = hub.clone();
+                actix_rt::spawn(async move {
+                    while let Some(op) = admin_rx.recv().await {
+                        match op {
+                            AdminOp::Suspend(name, done) => {
+                                let r =
+                                    admin_hub.suspend(&name).await.map_err(|e| format!("{e:?}"));
+                                let _ = done.send(r);
+                            }
+                        }
+                    }
+                });
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                     .await
                     .expect("bind");
@@ -75,8 +89,32 @@ impl TestServer {
         TestServer {
             addr,
             stop: Some(stop_tx),
+            admin: admin_tx,
             thread: Some(thread),
         }
+    }
+
+    /// Operator action: suspends `name` through the hub (revokes its tokens
+    /// and closes its sessions with `account_suspended`).
+    pub async fn suspend(&self, name: &str) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.admin
+            .send(AdminOp::Suspend(name.to_owned(), tx))
+            .expect("server gone");
+        let r = tokio::time::timeout(WAIT, rx)
+            .await
+            .expect("suspend timed out")
+            .expect("server gone");
+        r.unwrap_or_else(|e| panic!("suspend {name}: {e}"));
+    }
+
+    /// Registers `name` with [`PASSWORD`] on a throwaway connection without
+    /// logging in (the user has never been online).
+    pub async fn register(&self, name: &str) {
+        let mut c = self.client().await;
+        c.ok(json!({"type":"register","username":name,"password":PASSWORD}))
+            .await;
+        c.close().await;
     }
 
     /// A new connection, `hello` already read and checked.
@@ -120,6 +158,11 @@ impl TestServer {
     }
 }
 
+/// Operator requests run inside the server's thread.
+enum AdminOp {
+    Suspend(String, tokio::sync::oneshot::Sender<Result<(), String>>),
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
         if let Some(s) = self.stop.take() {
@@ -155,6 +198,8 @@ pub struct Client {
     pub token: Option<String>,
     /// Frames of the last login.
     pub login_frames: LoginFrames,
+    /// The `hello` frame the server sent on connect.
+    pub hello: Value,
 }
 
 impl Client {
@@ -170,10 +215,12 @@ impl Client {
             user: None,
             token: None,
             login_frames: LoginFrames::default(),
+            hello: Value::Null,
         };
         let hello = c.recv().await;
         assert_eq!(hello["type"], "hello", "{hello}");
         assert_eq!(hello["protocol"], 1);
+        c.hello = hello;
         c
     }
 
@@ -336,6 +383,34 @@ impl Client {
         }
         self.login_frames = LoginFrames { ok, roster, replay };
         self.login_frames.clone()
+    }
+
+    /// Every frame that arrives until nothing has come for `ms` milliseconds.
+    pub async fn drain(&mut self, ms: u64) -> Vec<Value> {
+        let mut out = Vec::new();
+        while let Some(v) = self.try_recv(Duration::from_millis(ms)).await {
+            out.push(v);
+        }
+        out
+    }
+
+    /// Waits for the next frame (which must have type `ty`) while sending a
+    /// `ping` every 200 ms, so that a short idle timeout does not close
+    /// this connection meanwhile.
+    pub async fn expect_pinging(&mut self, ty: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let r = self.request(json!({"type":"ping"})).await;
+            assert_eq!(r["type"], "pong", "{r}");
+            if let Some(v) = self.try_recv(Duration::from_millis(200)).await {
+                assert_eq!(v["type"], ty, "expected a `{ty}` frame, got {v}");
+                return v;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no `{ty}` frame within {WAIT:?}"
+            );
+        }
     }
 
     /// Sends a direct message and returns the `ok`.

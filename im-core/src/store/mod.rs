@@ -178,6 +178,17 @@ pub trait Store: Send + Sync + 'static {
     fn set_suspended(&self, name: &UserId, suspended: bool) -> StoreResult<()>;
     /// Records when the user's last session ended.
     fn set_last_seen(&self, name: &UserId, at: Millis) -> StoreResult<()>;
+    /// Every suspended account, by name. Polled by the hub so that a
+    /// suspension made by another process (the admin CLI) closes live
+    /// sessions; stores should answer it from an index.
+    fn suspended_users(&self) -> StoreResult<Vec<UserId>> {
+        Ok(self
+            .list_users()?
+            .into_iter()
+            .filter(|u| u.suspended)
+            .map(|u| u.name)
+            .collect())
+    }
 
     // --- devices and tokens ---
     /// Creates or updates a device with a new token hash (revoking the old
