@@ -6,11 +6,10 @@
 //! `RUST_LOG` (default `info`). Ctrl-C or SIGTERM shuts down cleanly.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use im_core::{Config, Hub, MemoryStore, Store};
+use im_core::{Config, Hub};
 use serde::Deserialize;
 use tokio::net::TcpListener;
 
@@ -69,13 +68,6 @@ fn load(args: &[String]) -> anyhow::Result<Settings> {
     c.try_deserialize().context("invalid configuration")
 }
 
-fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
-    match url {
-        "memory:" => Ok(Arc::new(MemoryStore::new())),
-        other => bail!("unsupported store.url {other:?} (this build supports \"memory:\")"),
-    }
-}
-
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
@@ -107,7 +99,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let s = load(&args)?;
-    let store = open_store(&s.store.url)?;
+    let store = im_examples::open_store(&s.store.url)?;
     let config = Config {
         auth: s.auth,
         limits: s.limits,
