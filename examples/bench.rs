@@ -99,7 +99,11 @@ impl Conn {
         let s = TcpStream::connect(addr).await?;
         s.set_nodelay(true)?;
         let (r, w) = s.into_split();
-        let mut c = Conn { rd: BufReader::new(r), wr: w, line: String::new() };
+        let mut c = Conn {
+            rd: BufReader::new(r),
+            wr: w,
+            line: String::new(),
+        };
         c.read().await?; // hello
         Ok(c)
     }
@@ -129,9 +133,11 @@ impl Conn {
 /// Registers and logs in `name`; returns the connection after `synced`.
 async fn user(addr: SocketAddr, name: &str) -> anyhow::Result<Conn> {
     let mut c = Conn::new(addr).await?;
-    c.send(&json!({"type":"register","username":name,"password":"bench-password","id":1})).await?;
+    c.send(&json!({"type":"register","username":name,"password":"bench-password","id":1}))
+        .await?;
     c.until_id(1).await?;
-    c.send(&json!({"type":"login","username":name,"password":"bench-password","id":2})).await?;
+    c.send(&json!({"type":"login","username":name,"password":"bench-password","id":2}))
+        .await?;
     let ok = c.until_id(2).await?;
     if ok["type"] != "ok" {
         bail!("login failed: {ok}");
@@ -141,7 +147,13 @@ async fn user(addr: SocketAddr, name: &str) -> anyhow::Result<Conn> {
 }
 
 /// One sender: returns the latency of every `ok` received in the window.
-async fn sender(mut c: Conn, to: String, args_window: usize, until: Instant, pace: Option<Duration>) -> anyhow::Result<Vec<Duration>> {
+async fn sender(
+    mut c: Conn,
+    to: String,
+    args_window: usize,
+    until: Instant,
+    pace: Option<Duration>,
+) -> anyhow::Result<Vec<Duration>> {
     let body = "x".repeat(100);
     let mut inflight: VecDeque<Instant> = VecDeque::new();
     let mut lat = Vec::new();
@@ -153,9 +165,11 @@ async fn sender(mut c: Conn, to: String, args_window: usize, until: Instant, pac
         if !sending && inflight.is_empty() {
             return Ok(lat);
         }
-        let can_send = sending && inflight.len() < args_window && pace.is_none_or(|_| now >= next_send);
+        let can_send =
+            sending && inflight.len() < args_window && pace.is_none_or(|_| now >= next_send);
         if can_send {
-            c.send(&json!({"type":"msg.send","to":to,"body":body,"id":next_id})).await?;
+            c.send(&json!({"type":"msg.send","to":to,"body":body,"id":next_id}))
+                .await?;
             next_id += 1;
             inflight.push_back(now);
             if let Some(p) = pace {
@@ -164,7 +178,9 @@ async fn sender(mut c: Conn, to: String, args_window: usize, until: Instant, pac
             continue;
         }
         let wait = match pace {
-            Some(_) if sending && inflight.len() < args_window => next_send.saturating_duration_since(now),
+            Some(_) if sending && inflight.len() < args_window => {
+                next_send.saturating_duration_since(now)
+            }
             _ => Duration::from_secs(30),
         };
         match tokio::time::timeout(wait, c.read()).await {
@@ -195,9 +211,18 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 async fn main() -> anyhow::Result<()> {
     let a = args()?;
     let addr = start_server(a.store.clone())?;
-    println!("store {}  window {}  {} s per run{}", a.store, a.window, a.seconds,
-        a.rate.map_or(String::new(), |r| format!("  target rate {r}/s")));
-    println!("{:>8} {:>12} {:>10} {:>10} {:>10}", "senders", "msgs/s", "p50 ms", "p99 ms", "max ms");
+    println!(
+        "store {}  window {}  {} s per run{}",
+        a.store,
+        a.window,
+        a.seconds,
+        a.rate
+            .map_or(String::new(), |r| format!("  target rate {r}/s"))
+    );
+    println!(
+        "{:>8} {:>12} {:>10} {:>10} {:>10}",
+        "senders", "msgs/s", "p50 ms", "p99 ms", "max ms"
+    );
     let run = std::process::id();
     for (round, &n) in a.senders.iter().enumerate() {
         let mut conns = Vec::new();

@@ -1,4 +1,5 @@
-//! The example IM server: TCP (newline-delimited JSON) on 127.0.0.1:7878.
+//! The example IM server: TCP (newline-delimited JSON) on 127.0.0.1:7878
+//! and HTTP/WebSocket (`/ws`, `/healthz`) on 127.0.0.1:8080.
 //!
 //! Configuration: built-in defaults, then an optional TOML file
 //! (`--config FILE`), then environment variables `IM__SECTION__KEY`
@@ -106,14 +107,37 @@ async fn main() -> anyhow::Result<()> {
         policy: s.policy,
         pool: s.pool,
     };
-    tracing::debug!(http = %s.http.listen, files = %s.files.dir, "not served by this build yet");
+    tracing::debug!(files = %s.files.dir, "files are not served by this build yet");
     let hub = Hub::new(config, store);
-    let listener = TcpListener::bind(s.tcp.listen)
+    let tcp = TcpListener::bind(s.tcp.listen)
         .await
         .with_context(|| format!("cannot listen on {}", s.tcp.listen))?;
-    tracing::info!(addr = %listener.local_addr()?, store = %s.store.url, "TCP listening");
-    im_transport_tcp::serve(listener, hub.clone(), shutdown_signal()).await?;
-    hub.shutdown(Duration::from_secs(2)).await;
+    let http = std::net::TcpListener::bind(s.http.listen)
+        .with_context(|| format!("cannot listen on {}", s.http.listen))?;
+    tracing::info!(tcp = %tcp.local_addr()?, http = %http.local_addr()?, store = %s.store.url, "listening");
+
+    // One signal stops both transports; the hub closes every session
+    // meanwhile so WebSocket connections end without waiting out a timeout.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let tcp_task = im_transport_tcp::serve(tcp, hub.clone(), stopped(stop_rx.clone()));
+    let ws_task = im_transport_ws::serve(
+        http,
+        hub.clone(),
+        im_transport_ws::WsConfig::default(),
+        stopped(stop_rx),
+    );
+    let h = hub.clone();
+    let signal = async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+        h.shutdown(Duration::from_secs(3)).await;
+    };
+    let (tcp_res, ws_res, ()) = tokio::join!(tcp_task, ws_task, signal);
+    tcp_res?;
+    ws_res?;
     tracing::info!("bye");
     Ok(())
 }

@@ -1,1 +1,132 @@
-//! placeholder
+//! # im-transport-ws
+//!
+//! The IM protocol over WebSocket, on actix-web: one JSON frame per text
+//! message at `GET /ws`, plus `GET /healthz`. TCP and WebSocket sessions
+//! are the same sessions to the core, so users on either talk to each other.
+//!
+//! ## Layout
+//! - [`routes`]: mount `/ws` and `/healthz` in your own actix-web `App`.
+//! - [`serve`]: a ready HTTP server on a bound listener with graceful shutdown.
+//! - `socket`: one WebSocket connection: frames in, frames out, pings.
+//!
+//! ## In your own app
+//! ```no_run
+//! use actix_web::{web, App, HttpServer};
+//! # async fn run(hub: im_core::Hub) -> std::io::Result<()> {
+//! HttpServer::new(move || {
+//!     App::new()
+//!         .configure(im_transport_ws::routes(hub.clone()))
+//!         .route("/hello", web::get().to(|| async { "hi" }))
+//! })
+//! .bind("127.0.0.1:8080")?
+//! .run()
+//! .await
+//! # }
+//! ```
+//!
+//! ## Ready-made
+//! ```no_run
+//! # async fn run(hub: im_core::Hub) -> std::io::Result<()> {
+//! let listener = std::net::TcpListener::bind("127.0.0.1:8080")?;
+//! let config = im_transport_ws::WsConfig::default();
+//! im_transport_ws::serve(listener, hub, config, async { let _ = tokio::signal::ctrl_c().await; }).await
+//! # }
+//! ```
+//!
+//! ## Why actix-ws
+//! `actix-web-actors` is deprecated; actix-ws gives a plain `Session` and
+//! message stream, so the protocol session stays an im-core actor and this
+//! crate only converts frames. actix-ws's `Session::text` waits when its
+//! channel is full, so only this crate's per-connection writer task awaits
+//! it, draining the core's bounded outbound queue: a tab that stops reading
+//! fills that queue and is disconnected, never buffered without bound.
+
+#![warn(missing_docs)]
+
+mod socket;
+
+use std::future::Future;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use im_core::Hub;
+use serde::Serialize;
+
+/// Settings of the ready-made server.
+#[derive(Clone, Debug)]
+pub struct WsConfig {
+    /// HTTP worker threads (default: the number of CPUs).
+    pub workers: usize,
+    /// Seconds to let connections finish at shutdown (default 5).
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for WsConfig {
+    fn default() -> Self {
+        WsConfig {
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            shutdown_timeout_secs: 5,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    server: &'static str,
+    sessions: usize,
+}
+
+async fn healthz(hub: web::Data<Hub>) -> HttpResponse {
+    HttpResponse::Ok().json(Health {
+        status: "ok",
+        server: im_core::hub::SERVER_NAME,
+        sessions: hub.session_count(),
+    })
+}
+
+async fn ws(
+    req: HttpRequest,
+    body: web::Payload,
+    hub: web::Data<Hub>,
+) -> actix_web::Result<HttpResponse> {
+    let (resp, session, stream) = actix_ws::handle(&req, body)?;
+    let peer = req.peer_addr();
+    actix_rt::spawn(socket::run(hub.get_ref().clone(), peer, session, stream));
+    Ok(resp)
+}
+
+/// Our routes for an actix-web `App`: `GET /ws` and `GET /healthz`.
+pub fn routes(hub: Hub) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(web::Data::new(hub))
+            .route("/ws", web::get().to(ws))
+            .route("/healthz", web::get().to(healthz));
+    }
+}
+
+/// Serves [`routes`] on `listener` until `shutdown` resolves, then stops
+/// accepting and gives connections `shutdown_timeout_secs` to finish.
+pub async fn serve<F>(
+    listener: std::net::TcpListener,
+    hub: Hub,
+    config: WsConfig,
+    shutdown: F,
+) -> std::io::Result<()>
+where
+    F: Future<Output = ()>,
+{
+    let h = hub.clone();
+    let server =
+        actix_web::HttpServer::new(move || actix_web::App::new().configure(routes(h.clone())))
+            .workers(config.workers.max(1))
+            .disable_signals()
+            .shutdown_timeout(config.shutdown_timeout_secs)
+            .listen(listener)?
+            .run();
+    let handle = server.handle();
+    let running = actix_rt::spawn(server);
+    shutdown.await;
+    handle.stop(true).await;
+    let _ = running.await;
+    Ok(())
+}

@@ -39,7 +39,8 @@ async fn register_returns_the_normalised_name_and_does_not_log_in() {
     let r = c.ok(register("Alice", PASSWORD)).await;
     assert_eq!(r["user"], "alice");
     // Still not logged in.
-    c.err(json!({"type":"contact.list"}), "unauthenticated").await;
+    c.err(json!({"type":"contact.list"}), "unauthenticated")
+        .await;
     let f = c.login("ALICE", PASSWORD).await;
     assert_eq!(f.ok["user"], "alice");
 }
@@ -153,7 +154,9 @@ async fn username_taken() {
     let srv = TestServer::start();
     let mut c = srv.client().await;
     c.ok(register("bob", PASSWORD)).await;
-    let r = c.err(register("bob", "other-password"), "username_taken").await;
+    let r = c
+        .err(register("bob", "other-password"), "username_taken")
+        .await;
     assert!(r["message"].is_string());
     // The first account is unchanged.
     c.login("bob", PASSWORD).await;
@@ -222,8 +225,12 @@ async fn unknown_user_and_wrong_password_give_identical_errors() {
     let srv = TestServer::start();
     srv.register("alice").await;
     let mut c = srv.client().await;
-    let wrong = c.err(login("alice", "wrong-password"), "invalid_credentials").await;
-    let unknown = c.err(login("nobody", PASSWORD), "invalid_credentials").await;
+    let wrong = c
+        .err(login("alice", "wrong-password"), "invalid_credentials")
+        .await;
+    let unknown = c
+        .err(login("nobody", PASSWORD), "invalid_credentials")
+        .await;
     let malformed = c.err(login("x", PASSWORD), "invalid_credentials").await;
     assert_eq!(wrong["message"], unknown["message"]);
     assert_eq!(wrong["message"], malformed["message"]);
@@ -288,8 +295,10 @@ async fn login_replies_with_user_session_and_token_then_roster_then_synced() {
     let srv = TestServer::start();
     srv.register("alice").await;
     let mut c = srv.client().await;
-    c.send(json!({"type":"login","username":"Alice","password":PASSWORD,"device":"phone","id":"L"}))
-        .await;
+    c.send(
+        json!({"type":"login","username":"Alice","password":PASSWORD,"device":"phone","id":"L"}),
+    )
+    .await;
     let ok = c.recv().await;
     assert_eq!(ok["type"], "ok", "{ok}");
     assert_eq!(ok["id"], "L");
@@ -475,8 +484,11 @@ async fn device_revoke_closes_that_devices_sessions_and_kills_its_token() {
 async fn device_revoke_of_an_unknown_device_is_not_found() {
     let srv = TestServer::start();
     let mut a = srv.user_on("alice", "phone").await;
-    a.err(json!({"type":"device.revoke","device":"toaster"}), "not_found")
-        .await;
+    a.err(
+        json!({"type":"device.revoke","device":"toaster"}),
+        "not_found",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -491,7 +503,11 @@ async fn password_change() {
         "invalid_credentials",
     )
     .await;
-    for new in ["short".to_owned(), "n".repeat(73), "new\0password".to_owned()] {
+    for new in [
+        "short".to_owned(),
+        "n".repeat(73),
+        "new\0password".to_owned(),
+    ] {
         p.err(
             json!({"type":"password.change","old":PASSWORD,"new":new}),
             "weak_password",
@@ -548,9 +564,12 @@ async fn password_failures_are_throttled_per_user() {
     let token = a.token.clone().unwrap();
     srv.register("bob").await;
     let mut c = srv.client().await;
-    c.err(login("alice", "wrong-1"), "invalid_credentials").await;
-    c.err(login("ALICE", "wrong-2"), "invalid_credentials").await;
-    c.err(login("ａlice", "wrong-3"), "invalid_credentials").await;
+    c.err(login("alice", "wrong-1"), "invalid_credentials")
+        .await;
+    c.err(login("ALICE", "wrong-2"), "invalid_credentials")
+        .await;
+    c.err(login("ａlice", "wrong-3"), "invalid_credentials")
+        .await;
     // Over the limit: refused without checking, even the right password.
     c.err(login("alice", PASSWORD), "rate_limited").await;
     c.err(login("Alice", "wrong-4"), "rate_limited").await;
@@ -586,7 +605,8 @@ async fn password_failures_are_throttled_per_peer() {
     // Every login from this address is now refused without checking.
     let mut d = srv.client().await;
     d.err(login("alice", PASSWORD), "rate_limited").await;
-    d.err(login("user4", "wrong-password"), "rate_limited").await;
+    d.err(login("user4", "wrong-password"), "rate_limited")
+        .await;
 }
 
 #[tokio::test]
@@ -607,7 +627,8 @@ async fn token_failures_count_per_peer_only() {
     // But they count against the address.
     c.err(token_login("alice", "bad-token"), "invalid_credentials")
         .await;
-    c.err(token_login("alice", "bad-token"), "rate_limited").await;
+    c.err(token_login("alice", "bad-token"), "rate_limited")
+        .await;
     let mut e = srv.client().await;
     e.err(login("alice", PASSWORD), "rate_limited").await;
 }
@@ -636,8 +657,10 @@ async fn throttling_lifts_after_the_window() {
     });
     srv.register("alice").await;
     let mut c = srv.client().await;
-    c.err(login("alice", "wrong-1"), "invalid_credentials").await;
-    c.err(login("alice", "wrong-2"), "invalid_credentials").await;
+    c.err(login("alice", "wrong-1"), "invalid_credentials")
+        .await;
+    c.err(login("alice", "wrong-2"), "invalid_credentials")
+        .await;
     c.err(login("alice", PASSWORD), "rate_limited").await;
     tokio::time::sleep(Duration::from_millis(1300)).await;
     c.login("alice", PASSWORD).await;

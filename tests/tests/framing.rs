@@ -119,7 +119,10 @@ async fn malformed_frames_get_bad_request_and_the_connection_stays_open() {
         (r#"{"id":6}"#.into(), Some(json!(6))),
         (r#"{"type":7,"id":8}"#.into(), Some(json!(8))),
         (r#"{"type":null,"id":9}"#.into(), Some(json!(9))),
-        (r#"{"type":"contact.add","id":"m1"}"#.into(), Some(json!("m1"))),
+        (
+            r#"{"type":"contact.add","id":"m1"}"#.into(),
+            Some(json!("m1")),
+        ),
         (
             r#"{"type":"contact.add","user":5,"id":"m2"}"#.into(),
             Some(json!("m2")),
@@ -164,7 +167,8 @@ async fn malformed_frames_get_bad_request_and_the_connection_stays_open() {
     bad(&mut c, r#"{"id":1,"type":"ping","id":2}"#).await;
     alive(&mut c).await;
     // Not UTF-8.
-    c.send_bytes(b"{\"type\":\"ping\",\"x\":\"\xff\xfe\"}\n").await;
+    c.send_bytes(b"{\"type\":\"ping\",\"x\":\"\xff\xfe\"}\n")
+        .await;
     let v = c.recv().await;
     assert_eq!(v["type"], "error", "{v}");
     assert_eq!(v["code"], "bad_request", "{v}");
@@ -178,7 +182,11 @@ async fn malformed_frames_after_login_keep_the_session() {
     let v = bad(&mut a, r#"{"type":"presence.set","status":7,"id":3}"#).await;
     assert_eq!(v["id"], 3);
     bad(&mut a, r#"{"type":"msg.send","to":"bob","body":{"x":1}}"#).await;
-    bad(&mut a, r#"{"type":"history","conv":"dm:alice:bob","limit":"5"}"#).await;
+    bad(
+        &mut a,
+        r#"{"type":"history","conv":"dm:alice:bob","limit":"5"}"#,
+    )
+    .await;
     // Still logged in as alice.
     let r = a.ok(json!({"type":"contact.list"})).await;
     assert_eq!(r["contacts"], json!([]));
@@ -201,7 +209,10 @@ async fn unknown_fields_are_ignored_and_null_means_absent() {
     c.expect("roster").await;
     c.expect("synced").await;
     let r = c.ok(json!({"type":"devices"})).await;
-    assert_eq!(r["devices"][0]["device"], "default", "null device is the default: {r}");
+    assert_eq!(
+        r["devices"][0]["device"], "default",
+        "null device is the default: {r}"
+    );
 }
 
 #[tokio::test]
@@ -215,17 +226,44 @@ async fn every_frame_gets_exactly_one_reply() {
         (json!("two"), r#"{"type":"contact.list","id":"two"}"#.into()),
         (json!(3), r#"{"type":"convs","id":3}"#.into()),
         (json!(4), r#"{"type":"nope","id":4}"#.into()),
-        (json!(5), r#"{"type":"contact.add","user":"alice","id":5}"#.into()),
-        (json!(6), r#"{"type":"msg.send","to":"zed","body":"x","id":6}"#.into()),
-        (json!(7), r#"{"type":"msg.send","to":"bob","body":"x","id":7}"#.into()),
-        (json!(8), r#"{"type":"history","conv":"dm:alice:bob","id":8}"#.into()),
+        (
+            json!(5),
+            r#"{"type":"contact.add","user":"alice","id":5}"#.into(),
+        ),
+        (
+            json!(6),
+            r#"{"type":"msg.send","to":"zed","body":"x","id":6}"#.into(),
+        ),
+        (
+            json!(7),
+            r#"{"type":"msg.send","to":"bob","body":"x","id":7}"#.into(),
+        ),
+        (
+            json!(8),
+            r#"{"type":"history","conv":"dm:alice:bob","id":8}"#.into(),
+        ),
         (json!(9), r#"{"type":"contact.blocks","id":9}"#.into()),
-        (json!(10), r#"{"type":"presence.set","status":"away","id":10}"#.into()),
-        (json!(11), r#"{"type":"login","username":"alice","password":"password123","id":11}"#.into()),
-        (json!(12), r#"{"type":"register","username":"alice","password":"password123","id":12}"#.into()),
+        (
+            json!(10),
+            r#"{"type":"presence.set","status":"away","id":10}"#.into(),
+        ),
+        (
+            json!(11),
+            r#"{"type":"login","username":"alice","password":"password123","id":11}"#.into(),
+        ),
+        (
+            json!(12),
+            r#"{"type":"register","username":"alice","password":"password123","id":12}"#.into(),
+        ),
         (json!(13), r#"{"type":"devices","id":13}"#.into()),
-        (json!(14), r#"{"type":"msg.ack","conv":"dm:alice:bob","seq":1,"id":14}"#.into()),
-        (json!(15), r#"{"type":"contact.add","user":"bob","id":15}"#.into()),
+        (
+            json!(14),
+            r#"{"type":"msg.ack","conv":"dm:alice:bob","seq":1,"id":14}"#.into(),
+        ),
+        (
+            json!(15),
+            r#"{"type":"contact.add","user":"bob","id":15}"#.into(),
+        ),
         (json!(16), r#"{"type":"typing","to":"bob","id":16}"#.into()),
     ];
     let mut batch = String::new();
@@ -291,7 +329,11 @@ async fn sixteen_consecutive_bad_requests_close_the_connection() {
         .filter(|v| v["type"] == "error" && v["code"] == "bad_request")
         .map(|v| v["id"].clone())
         .collect();
-    assert_eq!(ids, (1..=16).map(|i| json!(i)).collect::<Vec<_>>(), "{seen:?}");
+    assert_eq!(
+        ids,
+        (1..=16).map(|i| json!(i)).collect::<Vec<_>>(),
+        "{seen:?}"
+    );
 }
 
 #[tokio::test]
@@ -402,8 +444,11 @@ async fn checks_run_in_protocol_order() {
     c.err(json!({"type":"contact.add"}), "bad_request").await;
     c.err(json!({"type":"msg.send","to":5,"body":"x"}), "bad_request")
         .await;
-    c.err(json!({"type":"presence.set","status":"nope"}), "bad_request")
-        .await;
+    c.err(
+        json!({"type":"presence.set","status":"nope"}),
+        "bad_request",
+    )
+    .await;
     c.err(json!({"type":"msg.ack","conv":"dm:a:b"}), "bad_request")
         .await;
 
@@ -412,8 +457,11 @@ async fn checks_run_in_protocol_order() {
     let mut a = srv.user("alice").await;
     let mut m = srv.user("mallory").await;
     // bad_request before too_large.
-    a.err(json!({"type":"msg.send","to":"alice","body":big}), "bad_request")
-        .await;
+    a.err(
+        json!({"type":"msg.send","to":"alice","body":big}),
+        "bad_request",
+    )
+    .await;
     a.err(
         json!({"type":"msg.send","to":"bob","room":"rust","body":big}),
         "bad_request",
@@ -425,14 +473,24 @@ async fn checks_run_in_protocol_order() {
     )
     .await;
     // too_large before not_found and forbidden.
-    a.err(json!({"type":"msg.send","to":"zed","body":big}), "too_large")
-        .await;
-    a.err(json!({"type":"msg.send","to":"bob","body":big}), "too_large")
-        .await;
+    a.err(
+        json!({"type":"msg.send","to":"zed","body":big}),
+        "too_large",
+    )
+    .await;
+    a.err(
+        json!({"type":"msg.send","to":"bob","body":big}),
+        "too_large",
+    )
+    .await;
     // not_found before forbidden: an unknown user is not a contact either.
-    a.err(json!({"type":"msg.send","to":"zed","body":"x"}), "not_found")
+    a.err(
+        json!({"type":"msg.send","to":"zed","body":"x"}),
+        "not_found",
+    )
+    .await;
+    a.err(json!({"type":"typing","to":"zed"}), "not_found")
         .await;
-    a.err(json!({"type":"typing","to":"zed"}), "not_found").await;
     // bad_request before not_found.
     a.err(
         json!({"type":"history","conv":"dm:bob:carol","limit":0}),
@@ -442,10 +500,16 @@ async fn checks_run_in_protocol_order() {
     // too_large before forbidden: blocked both ways.
     a.ok(json!({"type":"contact.block","user":"mallory"})).await;
     m.ok(json!({"type":"contact.block","user":"alice"})).await;
-    a.err(json!({"type":"msg.send","to":"mallory","body":big}), "too_large")
-        .await;
-    a.err(json!({"type":"msg.send","to":"mallory","body":"x"}), "forbidden")
-        .await;
+    a.err(
+        json!({"type":"msg.send","to":"mallory","body":big}),
+        "too_large",
+    )
+    .await;
+    a.err(
+        json!({"type":"msg.send","to":"mallory","body":"x"}),
+        "forbidden",
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -1,0 +1,121 @@
+//! One WebSocket connection.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason as WsClose, Session};
+use bytestring::ByteString;
+use im_core::transport::{CloseReason, Connection, Inbound, OutboundRx, Outgoing, PeerInfo};
+use im_core::Hub;
+
+pub(crate) async fn run(
+    hub: Hub,
+    peer: Option<SocketAddr>,
+    session: Session,
+    stream: actix_ws::MessageStream,
+) {
+    let Connection { inbound, outbound } = hub.connect(PeerInfo {
+        addr: peer,
+        transport: "ws",
+    });
+    let max = inbound.max_frame();
+    let stream = stream
+        .max_frame_size(max)
+        .aggregate_continuations()
+        .max_continuation_size(max);
+    // Server pings keep idle browser tabs alive (their pongs count as
+    // activity) and a peer that stops answering hits the idle timeout.
+    let idle = hub.config().limits.idle_timeout_secs.max(1);
+    let ping_every = Duration::from_millis(idle * 1000 / 3);
+    let writer = write_loop(session.clone(), outbound);
+    tokio::pin!(writer);
+    let read = read_loop(session, stream, &inbound, ping_every);
+    tokio::select! {
+        _ = &mut writer => return,
+        _ = read => {}
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(10), inbound.drain()).await;
+    drop(inbound);
+    let _ = tokio::time::timeout(Duration::from_secs(10), writer).await;
+}
+
+async fn read_loop(
+    mut session: Session,
+    mut stream: actix_ws::AggregatedMessageStream,
+    inbound: &Inbound,
+    ping_every: Duration,
+) {
+    let mut ping = tokio::time::interval(ping_every);
+    ping.tick().await;
+    loop {
+        let msg = tokio::select! {
+            m = stream.recv() => m,
+            _ = ping.tick() => {
+                if session.ping(b"").await.is_err() {
+                    return;
+                }
+                continue;
+            }
+        };
+        match msg {
+            None => return,
+            Some(Err(actix_ws::ProtocolError::Overflow)) => {
+                inbound.too_large();
+                return;
+            }
+            Some(Err(e)) => {
+                tracing::debug!(error = %e, "websocket protocol error");
+                return;
+            }
+            Some(Ok(AggregatedMessage::Text(t))) => {
+                if inbound.frame(t.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+            Some(Ok(AggregatedMessage::Binary(_))) => inbound.not_text(),
+            Some(Ok(AggregatedMessage::Ping(b))) => {
+                inbound.touch();
+                if session.pong(&b).await.is_err() {
+                    return;
+                }
+            }
+            Some(Ok(AggregatedMessage::Pong(_))) => inbound.touch(),
+            Some(Ok(AggregatedMessage::Close(_))) => return,
+        }
+    }
+}
+
+async fn write_loop(mut session: Session, mut outbound: OutboundRx) {
+    loop {
+        match outbound.recv().await {
+            Some(Outgoing::Frame(f)) => {
+                // Shares the encoded bytes; only checks they are UTF-8.
+                let Ok(text) = ByteString::try_from(f.bytes()) else {
+                    continue;
+                };
+                if session.text(text).await.is_err() {
+                    return;
+                }
+            }
+            Some(Outgoing::Close(reason)) => {
+                let code = match reason {
+                    CloseReason::TooLarge => CloseCode::Size,
+                    CloseReason::Protocol => CloseCode::Policy,
+                    CloseReason::TooSlow => CloseCode::Again,
+                    _ => CloseCode::Normal,
+                };
+                let _ = session
+                    .close(Some(WsClose {
+                        code,
+                        description: None,
+                    }))
+                    .await;
+                return;
+            }
+            None => {
+                let _ = session.close(Some(CloseCode::Normal.into())).await;
+                return;
+            }
+        }
+    }
+}
