@@ -48,7 +48,10 @@
 //! `examples/custom_transport.rs` is a complete Unix-socket transport.
 //!
 //! ## Threads
-//! Actors run on the actix arbiter the hub was created on. Store calls and
+//! Create the hub inside a running actix system. A session actor runs on
+//! the arbiter of the transport task that connected it, and user and
+//! conversation actors on the arbiter of whoever first needed them, so
+//! multi-threaded transports (actix-web workers) spread the actors. Store calls and
 //! bcrypt run on bounded blocking pools; messages and cursors are written by
 //! one group-commit thread, many per transaction.
 

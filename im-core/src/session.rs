@@ -127,13 +127,7 @@ impl SessionActor {
         self.permits.close();
     }
 
-    fn handle_new(
-        &mut self,
-        id: Option<crate::protocol::RequestId>,
-        frame: ClientFrame,
-        reply: ReplyTo,
-        ctx: &mut Context<Self>,
-    ) {
+    fn handle_new(&mut self, frame: ClientFrame, reply: ReplyTo, ctx: &mut Context<Self>) {
         let hub = self.hub.clone();
         let peer = self.peer.clone();
         match frame {
@@ -159,10 +153,7 @@ impl SessionActor {
                     fut::ready(())
                 }));
             }
-            _ => {
-                let _ = id;
-                reply.err(ProtoError::unauthenticated("log in first"));
-            }
+            _ => reply.err(ProtoError::unauthenticated("log in first")),
         }
     }
 
@@ -195,7 +186,7 @@ impl SessionActor {
                 .map_err(|_| ProtoError::internal("user actor unavailable"))??;
             Ok::<_, ProtoError>((roster, lease))
         };
-        ctx.wait(f.into_actor(self).then(move |r, act, ctx| {
+        ctx.wait(f.into_actor(self).then(move |r, act, _| {
             let (roster, lease) = match r {
                 Ok(x) => x,
                 Err(e) => {
@@ -242,7 +233,6 @@ impl SessionActor {
                     }
                 }
             };
-            let _ = ctx;
             replay.into_actor(act).boxed_local()
         }));
     }
@@ -401,7 +391,7 @@ impl Handler<Incoming> for SessionActor {
         self.bad_streak = 0;
         let reply = ReplyTo::new(self.outbox.clone(), req.id.clone(), Some(msg.permit));
         match &self.state {
-            State::New => self.handle_new(req.id, req.frame, reply, ctx),
+            State::New => self.handle_new(req.frame, reply, ctx),
             State::Authed { .. } => self.handle_authed(req.frame, reply, ctx),
             State::Closing => reply.err(ProtoError::unauthenticated("session is closing")),
         }
