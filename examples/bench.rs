@@ -60,13 +60,14 @@ fn start_server(store_url: String) -> anyhow::Result<SocketAddr> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         actix_rt::System::new().block_on(async move {
-            let store = match im_examples::open_store(&store_url) {
-                Ok(s) => s,
-                Err(e) => {
-                    let _ = tx.send(Err(e));
-                    return;
-                }
-            };
+            let store =
+                match im_examples::open_store(&store_url, &im_examples::StoreOptions::default()) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
             let mut config = Config::default();
             config.auth.bcrypt_cost = 4;
             config.auth.register_per_peer = u32::MAX;

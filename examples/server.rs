@@ -38,6 +38,20 @@ struct Listen {
 #[derive(Debug, Deserialize)]
 struct StoreSettings {
     url: String,
+    /// SQLite `PRAGMA synchronous`: off, normal, full (default) or extra.
+    synchronous: String,
+    /// Pooled store connections.
+    pool_size: u32,
+}
+
+impl StoreSettings {
+    fn options(&self) -> anyhow::Result<im_examples::StoreOptions> {
+        Ok(im_examples::StoreOptions {
+            synchronous: self.synchronous.parse()?,
+            pool_size: self.pool_size,
+            ..Default::default()
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -45,18 +59,46 @@ struct FilesSettings {
     dir: String,
 }
 
-fn load(args: &[String]) -> anyhow::Result<Settings> {
+/// What the command line asks for.
+enum Command {
+    Serve,
+    UserAdd(String),
+    UserSuspend(String),
+    UserReinstate(String),
+    UserList,
+}
+
+const USAGE: &str = "usage: server [--config FILE] [user add NAME | user suspend NAME | user reinstate NAME | user list]";
+
+fn parse_args(mut args: &[String]) -> anyhow::Result<(Option<String>, Command)> {
+    let mut file = None;
+    if let [flag, f, rest @ ..] = args {
+        if flag == "--config" {
+            file = Some(f.clone());
+            args = rest;
+        }
+    }
+    let cmd = match args {
+        [] => Command::Serve,
+        [u, add, name] if u == "user" && add == "add" => Command::UserAdd(name.clone()),
+        [u, s, name] if u == "user" && s == "suspend" => Command::UserSuspend(name.clone()),
+        [u, r, name] if u == "user" && r == "reinstate" => Command::UserReinstate(name.clone()),
+        [u, l] if u == "user" && l == "list" => Command::UserList,
+        _ => bail!(USAGE),
+    };
+    Ok((file, cmd))
+}
+
+fn load(file: Option<&str>) -> anyhow::Result<Settings> {
     let mut b = config::Config::builder()
         .set_default("tcp.listen", "127.0.0.1:7878")?
         .set_default("http.listen", "127.0.0.1:8080")?
-        .set_default("store.url", "memory:")?
+        .set_default("store.url", "sqlite://im.db")?
+        .set_default("store.synchronous", "full")?
+        .set_default("store.pool_size", 8)?
         .set_default("files.dir", "im-files")?;
-    match args {
-        [] => {}
-        [flag, file] if flag == "--config" => {
-            b = b.add_source(config::File::new(file, config::FileFormat::Toml));
-        }
-        _ => bail!("usage: server [--config FILE]"),
+    if let Some(file) = file {
+        b = b.add_source(config::File::new(file, config::FileFormat::Toml));
     }
     let c = b
         .add_source(
@@ -90,8 +132,87 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-#[actix_rt::main]
-async fn main() -> anyhow::Result<()> {
+/// The admin CLI: acts on the configured store directly, so it works
+/// whether or not a server is running. A running server notices a
+/// suspension within `auth.suspension_poll_secs` (2 s) and closes the
+/// account's sessions.
+fn admin(
+    cmd: Command,
+    store: std::sync::Arc<dyn im_core::Store>,
+    s: &Settings,
+) -> anyhow::Result<()> {
+    use im_core::store::UserRecord;
+    use im_core::UserId;
+    let user = |name: &str| {
+        UserId::parse(name).with_context(|| format!("{name:?} is not a valid username"))
+    };
+    let exists = |u: &UserId| -> anyhow::Result<()> {
+        store
+            .user(u)?
+            .with_context(|| format!("no such user {u}"))?;
+        Ok(())
+    };
+    match cmd {
+        Command::Serve => unreachable!("handled by main"),
+        Command::UserAdd(name) => {
+            let u = user(&name)?;
+            let mut pw = String::new();
+            std::io::stdin()
+                .read_line(&mut pw)
+                .context("reading the password from stdin")?;
+            let pw = pw.trim_end_matches(['\n', '\r']);
+            if !im_core::auth::password_ok(pw) {
+                bail!("the password must be 8 to 72 bytes without NUL");
+            }
+            let hash =
+                im_core::auth::hash_password(pw, s.auth.bcrypt_cost).context("hashing failed")?;
+            let record = UserRecord {
+                name: u.clone(),
+                password_hash: hash,
+                suspended: false,
+                created_at: im_core::ids::now_millis(),
+                last_seen: None,
+            };
+            match store.create_user(&record) {
+                Ok(()) => println!("added {u}"),
+                Err(im_core::StoreError::Conflict) => bail!("{u} already exists"),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Command::UserSuspend(name) => {
+            let u = user(&name)?;
+            exists(&u)?;
+            store.set_suspended(&u, true)?;
+            store.revoke_all_devices(&u, None)?;
+            println!("suspended {u}");
+        }
+        Command::UserReinstate(name) => {
+            let u = user(&name)?;
+            exists(&u)?;
+            store.set_suspended(&u, false)?;
+            println!("reinstated {u}");
+        }
+        Command::UserList => {
+            println!(
+                "{:<32} {:<10} {:>15} {:>15}",
+                "user", "standing", "created", "last_seen"
+            );
+            for r in store.list_users()? {
+                println!(
+                    "{:<32} {:<10} {:>15} {:>15}",
+                    r.name.as_str(),
+                    if r.suspended { "suspended" } else { "good" },
+                    r.created_at,
+                    r.last_seen
+                        .map_or_else(|| "-".to_owned(), |t| t.to_string())
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -99,8 +220,19 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let s = load(&args)?;
-    let store = im_examples::open_store(&s.store.url)?;
+    let (file, cmd) = parse_args(&args)?;
+    let s = load(file.as_deref())?;
+    let store = im_examples::open_store(&s.store.url, &s.store.options()?)
+        .with_context(|| format!("cannot open store {}", s.store.url))?;
+    // Opening the store and the admin commands run before any async
+    // runtime exists: nothing blocking ever runs on a runtime thread.
+    if !matches!(cmd, Command::Serve) {
+        return admin(cmd, store, &s);
+    }
+    actix_rt::System::new().block_on(serve(s, store))
+}
+
+async fn serve(s: Settings, store: std::sync::Arc<dyn im_core::Store>) -> anyhow::Result<()> {
     let config = Config {
         auth: s.auth,
         limits: s.limits,

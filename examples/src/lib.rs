@@ -3,13 +3,11 @@
 
 use std::sync::Arc;
 
-use anyhow::bail;
-use im_core::{MemoryStore, Store};
+use im_core::Store;
+pub use im_store::StoreOptions;
 
-/// Opens the store named by a `store.url`.
-pub fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
-    match url {
-        "memory:" => Ok(Arc::new(MemoryStore::new())),
-        other => bail!("unsupported store.url {other:?} (this build supports \"memory:\")"),
-    }
+/// Opens the store named by a `store.url` (`memory:`, `sqlite://PATH`,
+/// `postgres://...` when built with the `postgres` feature).
+pub fn open_store(url: &str, options: &StoreOptions) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(im_store::open(url, options)?)
 }

@@ -90,6 +90,27 @@ pub(crate) async fn register(
     }
 }
 
+/// The field checks of `login`, which come before every other check
+/// (also before `conflict` on a connection already logged in).
+pub(crate) fn check_login_fields(
+    password: &Option<String>,
+    token: &Option<String>,
+    device: &Option<String>,
+) -> Result<(), ProtoError> {
+    if password.is_some() == token.is_some() {
+        return Err(ProtoError::bad_request(
+            "give exactly one of password and token",
+        ));
+    }
+    if device
+        .as_ref()
+        .is_some_and(|d| d.is_empty() || d.chars().count() > MAX_DEVICE_CHARS)
+    {
+        return Err(ProtoError::bad_request("device must be 1 to 64 characters"));
+    }
+    Ok(())
+}
+
 /// `login` with a password or a token; attaching the session is the
 /// caller's job.
 pub(crate) async fn login(
@@ -101,10 +122,8 @@ pub(crate) async fn login(
     device: Option<String>,
 ) -> Result<LoginOk, ProtoError> {
     let h = &hub.inner;
+    check_login_fields(&password, &token, &device)?;
     let device = device.unwrap_or_else(|| DEFAULT_DEVICE.to_owned());
-    if device.is_empty() || device.chars().count() > MAX_DEVICE_CHARS {
-        return Err(ProtoError::bad_request("device must be 1 to 64 characters"));
-    }
     let peer_key = peer.throttle_key();
     match (password, token) {
         (Some(pw), None) => {

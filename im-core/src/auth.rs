@@ -22,21 +22,32 @@ pub fn password_ok(pw: &str) -> bool {
 
 /// Hashes a password with bcrypt (blocking). `None` only if bcrypt refuses
 /// the input, which [`password_ok`] rules out.
+///
+/// bcrypt reads at most 72 bytes. Rather than its `non_truncating_*`
+/// variants (which count a terminating NUL and so refuse a 72-byte
+/// password the protocol allows), every caller refuses longer passwords
+/// first: registration and `password.change` with `weak_password`, and
+/// [`verify_password`] as a mismatch, so nothing is ever silently truncated.
 pub fn hash_password(pw: &str, cost: u32) -> Option<String> {
-    bcrypt::non_truncating_hash(pw, cost.clamp(4, 31)).ok()
+    if !password_ok(pw) {
+        return None;
+    }
+    bcrypt::hash(pw, cost.clamp(4, 31)).ok()
 }
 
 /// Verifies a password against a hash (blocking). With no hash (unknown
 /// user) it verifies against a dummy hash of the same cost, so both cases
-/// take comparable time, and returns false.
+/// take comparable time, and returns false. A password over 72 bytes never
+/// matches (it would match its own 72-byte prefix if bcrypt truncated it).
 pub fn verify_password(pw: &str, hash: Option<&str>, cost: u32) -> bool {
+    let fits = pw.len() <= MAX_PASSWORD;
     match hash {
-        Some(h) => bcrypt::non_truncating_verify(pw, h).unwrap_or(false),
+        Some(h) => bcrypt::verify(pw, h).unwrap_or(false) && fits,
         None => {
             static DUMMY: OnceLock<Option<String>> = OnceLock::new();
             if let Some(d) = DUMMY.get_or_init(|| hash_password("dummy-password-for-timing", cost))
             {
-                let _ = bcrypt::non_truncating_verify(pw, d);
+                let _ = bcrypt::verify(pw, d);
             }
             false
         }
@@ -129,6 +140,12 @@ mod tests {
         assert!(verify_password("correct horse", Some(&h), 4));
         assert!(!verify_password("wrong horse", Some(&h), 4));
         assert!(!verify_password("x", None, 4));
+        // 72 bytes is allowed; one more never matches its 72-byte prefix.
+        let long = "p".repeat(72);
+        let h = hash_password(&long, 4).unwrap();
+        assert!(verify_password(&long, Some(&h), 4));
+        assert!(!verify_password(&format!("{long}x"), Some(&h), 4));
+        assert!(hash_password(&format!("{long}x"), 4).is_none());
     }
 
     #[test]

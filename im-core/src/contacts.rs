@@ -97,13 +97,14 @@ async fn run(me: &Me, op: Op, peer: &str) -> Result<Outcome, ProtoError> {
     };
     let outcome = match op {
         Op::Add => {
-            if i_block {
-                return Err(ProtoError::conflict("you blocked this user; unblock first"));
-            }
+            // Permission before state: a mutual block is `forbidden`.
             if they_block {
                 return Err(ProtoError::forbidden(
                     "this user does not accept requests from you",
                 ));
+            }
+            if i_block {
+                return Err(ProtoError::conflict("you blocked this user; unblock first"));
             }
             match &rel {
                 Relation::Mutual => Outcome::Nothing,

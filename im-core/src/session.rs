@@ -255,7 +255,16 @@ impl SessionActor {
         let me = me.clone();
         match frame {
             ClientFrame::Ping {} => reply.frame(|id| ServerFrame::Pong { id }),
-            ClientFrame::Login { .. } => reply.err(ProtoError::conflict("already logged in")),
+            ClientFrame::Login {
+                password,
+                token,
+                device,
+                ..
+            } => reply.err(
+                accounts::check_login_fields(&password, &token, &device)
+                    .err()
+                    .unwrap_or_else(|| ProtoError::conflict("already logged in")),
+            ),
             ClientFrame::Register { username, password } => {
                 let peer = self.peer.clone();
                 let f =

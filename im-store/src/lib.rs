@@ -1,1 +1,232 @@
-//! placeholder
+//! # im-store
+//!
+//! Durable implementations of [`im_core::Store`] on [diesel] 2 with r2d2
+//! connection pools: SQLite (cargo feature `sqlite`, on by default, with a
+//! bundled libsqlite3) and PostgreSQL (cargo feature `postgres`, with a
+//! bundled libpq). They behave exactly like [`im_core::MemoryStore`] on
+//! every method; `tests/conformance.rs` runs one suite against all three.
+//!
+//! ```no_run
+//! use im_store::{open, StoreOptions};
+//!
+//! let store = open("sqlite://im.db", &StoreOptions::default())?;
+//! // let hub = im_core::Hub::new(im_core::Config::default(), store);
+//! # let _ = store;
+//! # Ok::<(), im_store::OpenError>(())
+//! ```
+//!
+//! ## Layout
+//! - [`open`]: opens the store a URL names: `memory:`
+//!   ([`im_core::MemoryStore`]), `sqlite://PATH` (relative to the working
+//!   directory; `sqlite:///abs/path`, `sqlite://:memory:`) or
+//!   `postgres://...` / `postgresql://...`.
+//! - [`StoreOptions`], [`Synchronous`]: durability, timeouts, pool size,
+//!   PostgreSQL schema.
+//! - [`OpenError`]: why a store could not be opened. Failures after opening
+//!   are [`im_core::error::StoreError`]s: `Unavailable` for anything the
+//!   database, the network or the pool did (nothing was written), `Corrupt`
+//!   when stored data breaks an invariant.
+//! - [`SqliteStore`] (feature `sqlite`): one file in WAL mode, one writer
+//!   connection, a pool of read-only connections.
+//! - [`PgStore`] (feature `postgres`): a pool; optional schema per store.
+//! - `migrations/sqlite`, `migrations/postgres`: the schema, one directory
+//!   per dialect, embedded in the binary and applied when a store opens.
+//! - Internals: `schema` (diesel tables), `batch` (the group-commit
+//!   algorithm both backends share), `common` (queries written once for
+//!   both backends), `sql` (raw statements diesel keeps prepared),
+//!   `sqlite`, `pg`.
+//!
+//! ## Schema
+//! `users`, `devices`, `relations`, `blocks`; `conversations` (one row per
+//! conversation, which is also its `seq` counter: `last_seq`, `last_ts`);
+//! `messages` (`UNIQUE (conv_id, seq)`, unique `(conv_id, sender,
+//! client_id)`, an index on `(conv_id, sender, seq)` for unread counts);
+//! `conv_users` (membership and read cursor per conversation and user);
+//! `delivered` (delivered cursor per user, device and conversation).
+//!
+//! ## Writing
+//! [`im_core::Store::write_batch`] is one transaction per call: every
+//! message and cursor of the batch commits together or not at all. `seq`
+//! is assigned inside it from the conversation's counter row, locked for
+//! the rest of the transaction, so several server processes can share one
+//! PostgreSQL database (or one SQLite file) without ever handing out a
+//! number twice; `ts` never decreases within a conversation.
+
+#![warn(missing_docs)]
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use im_core::{MemoryStore, Store};
+
+mod error;
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod batch;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod common;
+#[cfg(feature = "postgres")]
+mod pg;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod schema;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+pub use error::OpenError;
+#[cfg(feature = "postgres")]
+pub use pg::PgStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
+
+/// SQLite's `PRAGMA synchronous`: how hard a commit waits for the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Synchronous {
+    /// No fsync: fastest; a power loss can lose recent commits or, rarely,
+    /// corrupt the database.
+    Off,
+    /// In WAL mode, fsync at checkpoints only: a power loss can lose the
+    /// most recent commits, never consistency.
+    Normal,
+    /// fsync the WAL at every commit: a committed batch survives power
+    /// loss (the default).
+    #[default]
+    Full,
+    /// Like `Full`, plus an fsync of the directory after a journal change.
+    Extra,
+}
+
+impl Synchronous {
+    /// The pragma's value.
+    pub fn as_sql(self) -> &'static str {
+        match self {
+            Synchronous::Off => "OFF",
+            Synchronous::Normal => "NORMAL",
+            Synchronous::Full => "FULL",
+            Synchronous::Extra => "EXTRA",
+        }
+    }
+}
+
+impl FromStr for Synchronous {
+    type Err = OpenError;
+
+    /// Parses `off`, `normal`, `full` or `extra` (any case).
+    fn from_str(s: &str) -> Result<Synchronous, OpenError> {
+        match s.to_ascii_lowercase().as_str() {
+            "off" => Ok(Synchronous::Off),
+            "normal" => Ok(Synchronous::Normal),
+            "full" => Ok(Synchronous::Full),
+            "extra" => Ok(Synchronous::Extra),
+            _ => Err(OpenError::InvalidOption(format!(
+                "synchronous must be off, normal, full or extra, not {s:?}"
+            ))),
+        }
+    }
+}
+
+/// How to open a store. Fields a backend does not use are ignored.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// SQLite: `PRAGMA synchronous` (default [`Synchronous::Full`]).
+    pub synchronous: Synchronous,
+    /// SQLite: how long a statement waits for another connection's (or
+    /// process's) lock before failing (default 5 s).
+    pub busy_timeout: Duration,
+    /// Most pooled connections: the readers of SQLite (which has one
+    /// writer besides), every connection of PostgreSQL (default 8).
+    pub pool_size: u32,
+    /// How long to wait for a connection, when opening and when taking one
+    /// from the pool (default 10 s).
+    pub connect_timeout: Duration,
+    /// PostgreSQL: keep every table in this schema, created if missing
+    /// (default `None`: the connection's default `search_path`).
+    pub pg_schema: Option<String>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            synchronous: Synchronous::Full,
+            busy_timeout: Duration::from_secs(5),
+            pool_size: 8,
+            connect_timeout: Duration::from_secs(10),
+            pg_schema: None,
+        }
+    }
+}
+
+/// Opens the store `url` names:
+/// - `memory:`: an [`im_core::MemoryStore`] (nothing survives the process);
+/// - `sqlite://PATH`: a [`SqliteStore`] on `PATH`, relative to the working
+///   directory (`sqlite:///var/lib/im.db` is absolute, `sqlite://:memory:`
+///   a private in-memory database); feature `sqlite`;
+/// - `postgres://...` or `postgresql://...`: a [`PgStore`], the URL passed
+///   to libpq as is; feature `postgres`.
+pub fn open(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>, OpenError> {
+    if url == "memory:" {
+        return Ok(Arc::new(MemoryStore::new()));
+    }
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        #[cfg(feature = "sqlite")]
+        {
+            return Ok(Arc::new(SqliteStore::open(path, options)?));
+        }
+        #[cfg(not(feature = "sqlite"))]
+        {
+            let _ = (path, options);
+            return Err(OpenError::FeatureDisabled {
+                url: url.to_owned(),
+                feature: "sqlite",
+            });
+        }
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        #[cfg(feature = "postgres")]
+        {
+            return Ok(Arc::new(PgStore::open(url, options)?));
+        }
+        #[cfg(not(feature = "postgres"))]
+        {
+            let _ = options;
+            return Err(OpenError::FeatureDisabled {
+                url: url.to_owned(),
+                feature: "postgres",
+            });
+        }
+    }
+    Err(OpenError::UnsupportedUrl(url.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert!(open("memory:", &StoreOptions::default()).is_ok());
+        assert!(matches!(
+            open("mysql://x", &StoreOptions::default()),
+            Err(OpenError::UnsupportedUrl(_))
+        ));
+        #[cfg(feature = "sqlite")]
+        assert!(open("sqlite://:memory:", &StoreOptions::default()).is_ok());
+        #[cfg(not(feature = "postgres"))]
+        assert!(matches!(
+            open("postgres://localhost/x", &StoreOptions::default()),
+            Err(OpenError::FeatureDisabled { .. })
+        ));
+    }
+
+    #[test]
+    fn synchronous_parses() {
+        assert_eq!("FULL".parse::<Synchronous>().ok(), Some(Synchronous::Full));
+        assert_eq!(
+            "normal".parse::<Synchronous>().ok(),
+            Some(Synchronous::Normal)
+        );
+        assert!("sometimes".parse::<Synchronous>().is_err());
+    }
+}

@@ -343,6 +343,7 @@ impl Client {
         let r = self.request(frame.clone()).await;
         assert_eq!(r["type"], "error", "{frame} -> {r}");
         assert_eq!(r["code"], code, "{frame} -> {r}");
+        assert!(r["message"].is_string(), "error without message: {r}");
         r
     }
 
@@ -424,3 +425,4 @@ impl Client {
         let _ = self.writer.shutdown().await;
     }
 }
+pub mod process;

@@ -317,6 +317,38 @@ async fn login_replies_with_user_session_and_token_then_roster_then_synced() {
 }
 
 #[tokio::test]
+async fn frames_pipelined_behind_a_login_are_answered_after_synced() {
+    let srv = TestServer::start();
+    srv.register("alice").await;
+    let mut c = srv.client().await;
+    // A second login and a request, written together with the login.
+    c.send_bytes(
+        concat!(
+            r#"{"type":"login","username":"alice","password":"password123","id":1}"#,
+            "\n",
+            r#"{"type":"login","username":"alice","password":"password123","id":2}"#,
+            "\n",
+            r#"{"type":"contact.list","id":3}"#,
+            "\n",
+        )
+        .as_bytes(),
+    )
+    .await;
+    let ok = c.recv().await;
+    assert_eq!(ok["type"], "ok", "{ok}");
+    assert_eq!(ok["id"], 1);
+    assert_eq!(c.recv().await["type"], "roster");
+    assert_eq!(c.recv().await["type"], "synced");
+    let r2 = c.recv().await;
+    assert_eq!(
+        (&r2["id"], &r2["code"]),
+        (&json!(2), &json!("conflict")),
+        "{r2}"
+    );
+    assert_eq!(c.recv().await, json!({"type":"ok","id":3,"contacts":[]}));
+}
+
+#[tokio::test]
 async fn token_login_returns_the_same_token_for_its_device() {
     let srv = TestServer::start();
     let p = srv.user_on("alice", "phone").await;
@@ -478,6 +510,18 @@ async fn device_revoke_closes_that_devices_sessions_and_kills_its_token() {
     c.login_token("alice", &tl).await;
     let d = l.ok(json!({"type":"devices"})).await;
     assert_eq!(device(&d, "phone")["online"], false, "{d}");
+}
+
+#[tokio::test]
+async fn revoking_your_own_device_closes_this_session_after_the_ok() {
+    let srv = TestServer::start();
+    let mut p = srv.user_on("alice", "phone").await;
+    let tp = p.token.clone().unwrap();
+    p.send(json!({"type":"device.revoke","device":"phone","id":"r"}))
+        .await;
+    let seen = p.expect_closed().await;
+    assert_eq!(seen, vec![json!({"type":"ok","id":"r"})]);
+    token_refused(&srv, "alice", &tp, "invalid_credentials").await;
 }
 
 #[tokio::test]
@@ -673,6 +717,9 @@ async fn a_suspended_account_is_closed_and_cannot_log_in() {
     let mut l = srv.user_on("alice", "laptop").await;
     let tp = p.token.clone().unwrap();
     let mut b = srv.user("bob").await;
+    srv.befriend(&mut p, &mut b).await;
+    l.expect("contact.added").await;
+    l.expect("presence").await;
     srv.suspend("alice").await;
     for c in [&mut p, &mut l] {
         let seen = c.expect_closed().await;
@@ -687,6 +734,11 @@ async fn a_suspended_account_is_closed_and_cannot_log_in() {
     c.err(login("alice", "wrong-password"), "invalid_credentials")
         .await;
     token_refused(&srv, "alice", &tp, "invalid_credentials").await;
-    // Others are unaffected.
+    // Contacts see alice go offline; they are otherwise unaffected.
+    let off = b.expect("presence").await;
+    assert_eq!(
+        (&off["user"], &off["status"]),
+        (&json!("alice"), &json!("offline"))
+    );
     assert_eq!(b.request(json!({"type":"ping"})).await["type"], "pong");
 }

@@ -138,6 +138,32 @@ async fn accepting_while_the_requester_is_offline_shows_them_offline() {
 }
 
 #[tokio::test]
+async fn accepting_shows_each_others_current_presence() {
+    let srv = TestServer::start();
+    let mut a = srv.user("alice").await;
+    let mut b = srv.user("bob").await;
+    a.ok(json!({"type":"presence.set","status":"away","note":"at lunch"}))
+        .await;
+    b.ok(json!({"type":"presence.set","status":"busy"})).await;
+    a.ok(add("bob")).await;
+    b.expect("contact.request").await;
+    b.ok(op("contact.accept", "alice")).await;
+    assert_eq!(
+        b.recv().await,
+        json!({"type":"contact.added","user":"alice"})
+    );
+    assert_eq!(
+        b.recv().await,
+        json!({"type":"presence","user":"alice","status":"away","note":"at lunch"})
+    );
+    assert_eq!(a.recv().await, json!({"type":"contact.added","user":"bob"}));
+    assert_eq!(
+        a.recv().await,
+        json!({"type":"presence","user":"bob","status":"busy"})
+    );
+}
+
+#[tokio::test]
 async fn adding_someone_who_asked_you_accepts_instead() {
     let srv = TestServer::start();
     let mut a = srv.user("alice").await;
@@ -384,6 +410,40 @@ async fn blocking_a_contact() {
     a2.expect("presence").await;
     m.expect_silence(300).await;
     a.expect_silence(0).await;
+}
+
+#[tokio::test]
+async fn blocks_and_removals_made_while_the_other_is_offline_hold_at_login() {
+    let srv = TestServer::start();
+    let mut a = srv.user("alice").await;
+    let mut b = srv.user("bob").await;
+    let mut m = srv.user("mallory").await;
+    srv.befriend(&mut a, &mut b).await;
+    srv.befriend(&mut a, &mut m).await;
+    b.close().await;
+    m.close().await;
+    for _ in 0..2 {
+        assert_eq!(a.expect("presence").await["status"], "offline");
+    }
+    a.ok(op("contact.remove", "bob")).await;
+    a.ok(op("contact.block", "mallory")).await;
+    let mut b = srv.user("bob").await;
+    assert_eq!(b.login_frames.roster["contacts"], json!([]));
+    b.err(
+        json!({"type":"msg.send","to":"alice","body":"hi"}),
+        "forbidden",
+    )
+    .await;
+    let mut m = srv.user("mallory").await;
+    assert_eq!(m.login_frames.roster["contacts"], json!([]));
+    m.err(
+        json!({"type":"msg.send","to":"alice","body":"hi"}),
+        "forbidden",
+    )
+    .await;
+    m.err(add("alice"), "forbidden").await;
+    // Neither of their logins told alice anything.
+    a.expect_silence(300).await;
 }
 
 #[tokio::test]

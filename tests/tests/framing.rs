@@ -414,6 +414,33 @@ async fn max_frame_counts_bytes_without_the_terminator() {
 }
 
 #[tokio::test]
+async fn the_default_max_frame_is_65536_bytes() {
+    let srv = TestServer::start();
+    let mut c = srv.client().await;
+    c.send_line(&ping_of_len(65536, 'x')).await;
+    assert_eq!(c.recv().await, json!({"type":"pong","id":1}));
+    c.send_line(&ping_of_len(65537, 'x')).await;
+    let seen = c.expect_closed().await;
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0]["code"], "too_large");
+}
+
+#[tokio::test]
+async fn server_frames_are_not_limited_by_max_frame() {
+    let srv = TestServer::start_with(|c| c.limits.max_frame = 2048);
+    let mut a = srv.user("alice").await;
+    let mut b = srv.user("bob").await;
+    srv.befriend(&mut a, &mut b).await;
+    for i in 0..10 {
+        a.send_dm("bob", &format!("{i}{}", "z".repeat(1500))).await;
+    }
+    // A history page far bigger than max_frame.
+    let r = b.ok(json!({"type":"history","conv":"dm:alice:bob"})).await;
+    assert_eq!(r["messages"].as_array().unwrap().len(), 10);
+    assert!(r.to_string().len() > 10_000);
+}
+
+#[tokio::test]
 async fn crlf_and_empty_lines_are_tolerated() {
     let srv = TestServer::start();
     let mut c = srv.client().await;
@@ -469,6 +496,11 @@ async fn checks_run_in_protocol_order() {
     .await;
     a.err(
         json!({"type":"presence.set","status":"gone","note":"n".repeat(300)}),
+        "bad_request",
+    )
+    .await;
+    a.err(
+        json!({"type":"msg.send","to":"bob","body":big,"client_id":"c".repeat(65)}),
         "bad_request",
     )
     .await;

@@ -1,0 +1,716 @@
+//! The [`im_core::Store`] methods whose diesel queries are the same on both
+//! backends, written once as a macro and expanded inside each backend's
+//! `impl Store`. The expanding type provides
+//! `fn read<T>(&self, f: impl FnOnce(&mut Conn) -> Result<T, DbError>) -> StoreResult<T>`,
+//! a matching `write`, a `write_raw` that returns the [`DbError`] unmapped,
+//! and the backend-specific `batch` and `list_convs`.
+
+use im_core::ids::{ConvId, UserId};
+use im_core::store::{ConvSummary, DeviceRecord, StoredMessage, UserRecord};
+
+use crate::error::{seq_u64, DbError};
+
+/// Columns of `users`, in table order.
+pub(crate) type UserTuple = (String, String, bool, i64, Option<i64>);
+/// Columns of `devices` without `user_name`.
+pub(crate) type DeviceTuple = (String, Option<String>, i64, i64);
+/// Columns of `messages` without `conv_id`.
+pub(crate) type MessageTuple = (i64, String, String, i64, Option<String>, Option<String>);
+
+pub(crate) fn user_record(t: UserTuple) -> UserRecord {
+    UserRecord {
+        name: UserId::from_stored(&t.0),
+        password_hash: t.1,
+        suspended: t.2,
+        created_at: t.3,
+        last_seen: t.4,
+    }
+}
+
+pub(crate) fn device_record(t: DeviceTuple) -> DeviceRecord {
+    DeviceRecord {
+        device: t.0,
+        token_hash: t.1,
+        token_issued_at: t.2,
+        last_login: t.3,
+    }
+}
+
+pub(crate) fn stored_message(conv: &ConvId, t: MessageTuple) -> Result<StoredMessage, DbError> {
+    Ok(StoredMessage {
+        conv: conv.clone(),
+        seq: seq_u64(t.0)?,
+        from: UserId::from_stored(&t.1),
+        body: t.2,
+        ts: t.3,
+        client_id: t.4,
+        attachment: t.5,
+    })
+}
+
+/// Orders conversation summaries as the in-memory store does: most recent
+/// activity first, then by conversation id.
+pub(crate) fn sort_summaries(v: &mut [ConvSummary]) {
+    v.sort_by(|a, b| {
+        b.activity
+            .cmp(&a.activity)
+            .then_with(|| a.conv.cmp(&b.conv))
+    });
+}
+
+/// Parses a conversation name read back from the database.
+pub(crate) fn parse_conv(name: &str) -> Result<ConvId, DbError> {
+    ConvId::parse(name).ok_or_else(|| DbError::Corrupt(format!("bad conversation name {name:?}")))
+}
+
+/// The `(smaller, larger)` pair a relation is stored under.
+pub(crate) fn pair<'a>(a: &'a UserId, b: &'a UserId) -> (&'a str, &'a str) {
+    if a < b {
+        (a.as_str(), b.as_str())
+    } else {
+        (b.as_str(), a.as_str())
+    }
+}
+
+/// Expands to every [`im_core::Store`] method but `write_batch` and
+/// `conversations`, which delegate to the backend's `batch` and
+/// `list_convs`.
+macro_rules! common_store_methods {
+    () => {
+        fn create_user(
+            &self,
+            user: &::im_core::store::UserRecord,
+        ) -> ::im_core::error::StoreResult<()> {
+            use crate::schema::users::dsl as u;
+            use ::diesel::prelude::*;
+            let r = self.write_raw(|c| {
+                ::diesel::insert_into(u::users)
+                    .values((
+                        u::name.eq(user.name.as_str()),
+                        u::password_hash.eq(&user.password_hash),
+                        u::suspended.eq(user.suspended),
+                        u::created_at.eq(user.created_at),
+                        u::last_seen.eq(user.last_seen),
+                    ))
+                    .execute(c)?;
+                Ok(())
+            });
+            match r {
+                Ok(()) => Ok(()),
+                Err(e) if e.is_unique_violation() => Err(::im_core::error::StoreError::Conflict),
+                Err(e) => Err(e.into()),
+            }
+        }
+
+        fn user(
+            &self,
+            name: &::im_core::ids::UserId,
+        ) -> ::im_core::error::StoreResult<Option<::im_core::store::UserRecord>> {
+            use crate::schema::users::dsl as u;
+            use ::diesel::prelude::*;
+            self.read(|c| {
+                Ok(u::users
+                    .filter(u::name.eq(name.as_str()))
+                    .select((
+                        u::name,
+                        u::password_hash,
+                        u::suspended,
+                        u::created_at,
+                        u::last_seen,
+                    ))
+                    .first::<crate::common::UserTuple>(c)
+                    .optional()?
+                    .map(crate::common::user_record))
+            })
+        }
+
+        fn list_users(&self) -> ::im_core::error::StoreResult<Vec<::im_core::store::UserRecord>> {
+            use crate::schema::users::dsl as u;
+            use ::diesel::prelude::*;
+            self.read(|c| {
+                Ok(u::users
+                    .order(u::name.asc())
+                    .select((
+                        u::name,
+                        u::password_hash,
+                        u::suspended,
+                        u::created_at,
+                        u::last_seen,
+                    ))
+                    .load::<crate::common::UserTuple>(c)?
+                    .into_iter()
+                    .map(crate::common::user_record)
+                    .collect())
+            })
+        }
+
+        fn set_password_hash(
+            &self,
+            name: &::im_core::ids::UserId,
+            hash: &str,
+        ) -> ::im_core::error::StoreResult<()> {
+            use crate::schema::users::dsl as u;
+            use ::diesel::prelude::*;
+            let n = self.write(|c| {
+                Ok(::diesel::update(u::users.filter(u::name.eq(name.as_str())))
+                    .set(u::password_hash.eq(hash))
+                    .execute(c)?)
+            })?;
+            if n == 0 {
+                return Err(::im_core::error::StoreError::NotFound);
+            }
+            Ok(())
+        }
+
+        fn set_suspended(
+            &self,
+            name: &::im_core::ids::UserId,
+            suspended: bool,
+        ) -> ::im_core::error::StoreResult<()> {
+            use crate::schema::users::dsl as u;
+            use ::diesel::prelude::*;
+            let n = self.write(|c| {
+                Ok(::diesel::update(u::users.filter(u::name.eq(name.as_str())))
+                    .set(u::suspended.eq(suspended))
+                    .execute(c)?)
+            })?;
+            if n == 0 {
+                return Err(::im_core::error::StoreError::NotFound);
+            }
+            Ok(())
+        }
+
+        fn set_last_seen(
+            &self,
+            name: &::im_core::ids::UserId,
+            at: ::im_core::ids::Millis,
+        ) -> ::im_core::error::StoreResult<()> {
+            use crate::schema::users::dsl as u;
+            use ::diesel::prelude::*;
+            self.write(|c| {
+                ::diesel::update(u::users.filter(u::name.eq(name.as_str())))
+                    .set(u::last_seen.eq(Some(at)))
+                    .execute(c)?;
+                Ok(())
+            })
+        }
+
+        fn issue_token(
+            &self,
+            user: &::im_core::ids::UserId,
+            device: &str,
+            token_hash: &str,
+            now: ::im_core::ids::Millis,
+        ) -> ::im_core::error::StoreResult<()> {
+            use crate::schema::devices::dsl as d;
+            use ::diesel::prelude::*;
+            self.write(|c| {
+                ::diesel::insert_into(d::devices)
+                    .values((
+                        d::user_name.eq(user.as_str()),
+                        d::device.eq(device),
+                        d::token_hash.eq(Some(token_hash)),
+                        d::token_issued_at.eq(now),
+                        d::last_login.eq(now),
+                    ))
+                    .on_conflict((d::user_name, d::device))
+                    .do_update()
+                    .set((
+                        d::token_hash.eq(Some(token_hash)),
+                        d::token_issued_at.eq(now),
+                        d::last_login.eq(now),
+                    ))
+                    .execute(c)?;
+                Ok(())
+            })
+        }
+
+        fn device_by_token(
+            &self,
+            user: &::im_core::ids::UserId,
+            token_hash: &str,
+        ) -> ::im_core::error::StoreResult<Option<::im_core::store::DeviceRecord>> {
+            use crate::schema::devices::dsl as d;
+            use ::diesel::prelude::*;
+            self.read(|c| {
+                Ok(d::devices
+                    .filter(d::user_name.eq(user.as_str()))
+                    .filter(d::token_hash.eq(token_hash))
+                    .order(d::device.asc())
+                    .select((d::device, d::token_hash, d::token_issued_at, d::last_login))
+                    .first::<crate::common::DeviceTuple>(c)
+                    .optional()?
+                    .map(crate::common::device_record))
+            })
+        }
+
+        fn touch_device(
+            &self,
+            user: &::im_core::ids::UserId,
+            device: &str,
+            now: ::im_core::ids::Millis,
+        ) -> ::im_core::error::StoreResult<()> {
+            use crate::schema::devices::dsl as d;
+            use ::diesel::prelude::*;
+            self.write(|c| {
+                ::diesel::update(
+                    d::devices
+                        .filter(d::user_name.eq(user.as_str()))
+                        .filter(d::device.eq(device)),
+                )
+                .set(d::last_login.eq(now))
+                .execute(c)?;
+                Ok(())
+            })
+        }
+
+        fn devices(
+            &self,
+            user: &::im_core::ids::UserId,
+        ) -> ::im_core::error::StoreResult<Vec<::im_core::store::DeviceRecord>> {
+            use crate::schema::devices::dsl as d;
+            use ::diesel::prelude::*;
+            self.read(|c| {
+                Ok(d::devices
+                    .filter(d::user_name.eq(user.as_str()))
+                    .order(d::device.asc())
+                    .select((d::device, d::token_hash, d::token_issued_at, d::last_login))
+                    .load::<crate::common::DeviceTuple>(c)?
+                    .into_iter()
+                    .map(crate::common::device_record)
+                    .collect())
+            })
+        }
+
+        fn revoke_device(
+            &self,
+            user: &::im_core::ids::UserId,
+            device: &str,
+        ) -> ::im_core::error::StoreResult<bool> {
+            use crate::schema::devices::dsl as d;
+            use ::diesel::prelude::*;
+            self.write(|c| {
+                let n = ::diesel::update(
+                    d::devices
+                        .filter(d::user_name.eq(user.as_str()))
+                        .filter(d::device.eq(device)),
+                )
+                .set(d::token_hash.eq(None::<String>))
+                .execute(c)?;
+                Ok(n > 0)
+            })
+        }
+
+        fn revoke_all_devices(
+            &self,
+            user: &::im_core::ids::UserId,
+            keep: Option<&str>,
+        ) -> ::im_core::error::StoreResult<()> {
+            use crate::schema::devices::dsl as d;
+            use ::diesel::prelude::*;
+            self.write(|c| {
+                match keep {
+                    Some(k) => ::diesel::update(
+                        d::devices
+                            .filter(d::user_name.eq(user.as_str()))
+                            .filter(d::device.ne(k)),
+                    )
+                    .set(d::token_hash.eq(None::<String>))
+                    .execute(c)?,
+                    None => ::diesel::update(d::devices.filter(d::user_name.eq(user.as_str())))
+                        .set(d::token_hash.eq(None::<String>))
+                        .execute(c)?,
+                };
+                Ok(())
+            })
+        }
+
+        fn relation(
+            &self,
+            a: &::im_core::ids::UserId,
+            b: &::im_core::ids::UserId,
+        ) -> ::im_core::error::StoreResult<::im_core::store::Relation> {
+            use crate::schema::relations::dsl as r;
+            use ::diesel::prelude::*;
+            let (x, y) = crate::common::pair(a, b);
+            let row = self.read(|c| {
+                Ok(r::relations
+                    .filter(r::user_a.eq(x))
+                    .filter(r::user_b.eq(y))
+                    .select(r::requested_by)
+                    .first::<Option<String>>(c)
+                    .optional()?)
+            })?;
+            Ok(match row {
+                None => ::im_core::store::Relation::None,
+                Some(None) => ::im_core::store::Relation::Mutual,
+                Some(Some(by)) => ::im_core::store::Relation::Requested {
+                    by: ::im_core::ids::UserId::from_stored(&by),
+                },
+            })
+        }
+
+        fn set_relation(
+            &self,
+            a: &::im_core::ids::UserId,
+            b: &::im_core::ids::UserId,
+            rel: &::im_core::store::Relation,
+        ) -> ::im_core::error::StoreResult<()> {
+            use crate::schema::relations::dsl as r;
+            use ::diesel::prelude::*;
+            let (x, y) = crate::common::pair(a, b);
+            let by: Option<&str> = match rel {
+                ::im_core::store::Relation::None => None,
+                ::im_core::store::Relation::Mutual => None,
+                ::im_core::store::Relation::Requested { by } => Some(by.as_str()),
+            };
+            let none = matches!(rel, ::im_core::store::Relation::None);
+            self.write(|c| {
+                if none {
+                    ::diesel::delete(r::relations.filter(r::user_a.eq(x)).filter(r::user_b.eq(y)))
+                        .execute(c)?;
+                } else {
+                    ::diesel::insert_into(r::relations)
+                        .values((r::user_a.eq(x), r::user_b.eq(y), r::requested_by.eq(by)))
+                        .on_conflict((r::user_a, r::user_b))
+                        .do_update()
+                        .set(r::requested_by.eq(by))
+                        .execute(c)?;
+                }
+                Ok(())
+            })
+        }
+
+        fn contacts(
+            &self,
+            user: &::im_core::ids::UserId,
+        ) -> ::im_core::error::StoreResult<
+            Vec<(::im_core::ids::UserId, ::im_core::store::ContactState)>,
+        > {
+            use crate::schema::relations::dsl as r;
+            use ::diesel::prelude::*;
+            let me = user.as_str();
+            let rows = self.read(|c| {
+                Ok(r::relations
+                    .filter(r::user_a.eq(me).or(r::user_b.eq(me)))
+                    .select((r::user_a, r::user_b, r::requested_by))
+                    .load::<(String, String, Option<String>)>(c)?)
+            })?;
+            let mut out: Vec<(::im_core::ids::UserId, ::im_core::store::ContactState)> = rows
+                .into_iter()
+                .map(|(a, b, by)| {
+                    let peer = if a == me { b } else { a };
+                    let state = match by {
+                        None => ::im_core::store::ContactState::Mutual,
+                        Some(by) if by == me => ::im_core::store::ContactState::PendingOut,
+                        Some(_) => ::im_core::store::ContactState::PendingIn,
+                    };
+                    (::im_core::ids::UserId::from_stored(&peer), state)
+                })
+                .collect();
+            out.sort_by(|x, y| x.0.cmp(&y.0));
+            Ok(out)
+        }
+
+        fn set_block(
+            &self,
+            by: &::im_core::ids::UserId,
+            target: &::im_core::ids::UserId,
+            blocked: bool,
+        ) -> ::im_core::error::StoreResult<()> {
+            use crate::schema::blocks::dsl as k;
+            use ::diesel::prelude::*;
+            self.write(|c| {
+                if blocked {
+                    ::diesel::insert_into(k::blocks)
+                        .values((k::by_user.eq(by.as_str()), k::target.eq(target.as_str())))
+                        .on_conflict_do_nothing()
+                        .execute(c)?;
+                } else {
+                    ::diesel::delete(
+                        k::blocks
+                            .filter(k::by_user.eq(by.as_str()))
+                            .filter(k::target.eq(target.as_str())),
+                    )
+                    .execute(c)?;
+                }
+                Ok(())
+            })
+        }
+
+        fn blocks(
+            &self,
+            by: &::im_core::ids::UserId,
+        ) -> ::im_core::error::StoreResult<Vec<::im_core::ids::UserId>> {
+            use crate::schema::blocks::dsl as k;
+            use ::diesel::prelude::*;
+            let mut v: Vec<::im_core::ids::UserId> = self
+                .read(|c| {
+                    Ok(k::blocks
+                        .filter(k::by_user.eq(by.as_str()))
+                        .select(k::target)
+                        .load::<String>(c)?)
+                })?
+                .iter()
+                .map(|s| ::im_core::ids::UserId::from_stored(s))
+                .collect();
+            v.sort();
+            Ok(v)
+        }
+
+        fn blocked_by(
+            &self,
+            target: &::im_core::ids::UserId,
+        ) -> ::im_core::error::StoreResult<Vec<::im_core::ids::UserId>> {
+            use crate::schema::blocks::dsl as k;
+            use ::diesel::prelude::*;
+            let mut v: Vec<::im_core::ids::UserId> = self
+                .read(|c| {
+                    Ok(k::blocks
+                        .filter(k::target.eq(target.as_str()))
+                        .select(k::by_user)
+                        .load::<String>(c)?)
+                })?
+                .iter()
+                .map(|s| ::im_core::ids::UserId::from_stored(s))
+                .collect();
+            v.sort();
+            Ok(v)
+        }
+
+        fn write_batch(
+            &self,
+            messages: &[::im_core::store::NewMessage],
+            cursors: &[::im_core::store::CursorUpdate],
+        ) -> ::im_core::error::StoreResult<(
+            Vec<::im_core::store::Appended>,
+            Vec<::im_core::store::CursorOutcome>,
+        )> {
+            if messages.is_empty() && cursors.is_empty() {
+                return Ok((Vec::new(), Vec::new()));
+            }
+            self.batch(messages, cursors)
+        }
+
+        fn find_client_id(
+            &self,
+            conv: &::im_core::ids::ConvId,
+            from: &::im_core::ids::UserId,
+            client_id: &str,
+        ) -> ::im_core::error::StoreResult<Option<::im_core::store::Appended>> {
+            use crate::schema::{conversations as cv, messages as m};
+            use ::diesel::prelude::*;
+            let name = conv.to_string();
+            let row = self.read(|c| {
+                Ok(m::table
+                    .inner_join(cv::table)
+                    .filter(cv::name.eq(&name))
+                    .filter(m::sender.eq(from.as_str()))
+                    .filter(m::client_id.eq(client_id))
+                    .select((m::seq, m::ts))
+                    .first::<(i64, i64)>(c)
+                    .optional()?)
+            })?;
+            match row {
+                None => Ok(None),
+                Some((seq, ts)) => Ok(Some(::im_core::store::Appended {
+                    seq: crate::error::seq_u64(seq)?,
+                    ts,
+                    duplicate: true,
+                })),
+            }
+        }
+
+        fn messages_after(
+            &self,
+            conv: &::im_core::ids::ConvId,
+            after: u64,
+            limit: usize,
+        ) -> ::im_core::error::StoreResult<Vec<::im_core::store::StoredMessage>> {
+            use crate::schema::{conversations as cv, messages as m};
+            use ::diesel::prelude::*;
+            if limit == 0 {
+                return Ok(Vec::new());
+            }
+            let name = conv.to_string();
+            self.read(|c| {
+                m::table
+                    .inner_join(cv::table)
+                    .filter(cv::name.eq(&name))
+                    .filter(m::seq.gt(crate::error::seq_i64(after)))
+                    .order(m::seq.asc())
+                    .limit(crate::error::limit_i64(limit))
+                    .select((
+                        m::seq,
+                        m::sender,
+                        m::body,
+                        m::ts,
+                        m::client_id,
+                        m::attachment,
+                    ))
+                    .load::<crate::common::MessageTuple>(c)?
+                    .into_iter()
+                    .map(|t| crate::common::stored_message(conv, t))
+                    .collect()
+            })
+        }
+
+        fn messages_before(
+            &self,
+            conv: &::im_core::ids::ConvId,
+            before: Option<u64>,
+            limit: usize,
+        ) -> ::im_core::error::StoreResult<Vec<::im_core::store::StoredMessage>> {
+            use crate::schema::{conversations as cv, messages as m};
+            use ::diesel::prelude::*;
+            if limit == 0 || before == Some(0) {
+                return Ok(Vec::new());
+            }
+            let name = conv.to_string();
+            let before = before.map_or(i64::MAX, crate::error::seq_i64);
+            let mut v: Vec<::im_core::store::StoredMessage> = self.read(|c| {
+                m::table
+                    .inner_join(cv::table)
+                    .filter(cv::name.eq(&name))
+                    .filter(m::seq.lt(before))
+                    .order(m::seq.desc())
+                    .limit(crate::error::limit_i64(limit))
+                    .select((
+                        m::seq,
+                        m::sender,
+                        m::body,
+                        m::ts,
+                        m::client_id,
+                        m::attachment,
+                    ))
+                    .load::<crate::common::MessageTuple>(c)?
+                    .into_iter()
+                    .map(|t| crate::common::stored_message(conv, t))
+                    .collect()
+            })?;
+            v.reverse();
+            Ok(v)
+        }
+
+        fn is_member(
+            &self,
+            conv: &::im_core::ids::ConvId,
+            user: &::im_core::ids::UserId,
+        ) -> ::im_core::error::StoreResult<bool> {
+            use crate::schema::{conv_users as cu, conversations as cv};
+            use ::diesel::prelude::*;
+            let name = conv.to_string();
+            self.read(|c| {
+                Ok(cu::table
+                    .inner_join(cv::table)
+                    .filter(cv::name.eq(&name))
+                    .filter(cu::user_name.eq(user.as_str()))
+                    .filter(cu::member.eq(true))
+                    .select(cu::conv_id)
+                    .first::<i64>(c)
+                    .optional()?
+                    .is_some())
+            })
+        }
+
+        fn conversations(
+            &self,
+            user: &::im_core::ids::UserId,
+            device: &str,
+        ) -> ::im_core::error::StoreResult<Vec<::im_core::store::ConvSummary>> {
+            let mut v = self.list_convs(user, device)?;
+            crate::common::sort_summaries(&mut v);
+            Ok(v)
+        }
+    };
+}
+
+pub(crate) use common_store_methods;
+
+/// One row of the conversation listing query (same columns on both backends).
+#[derive(diesel::QueryableByName)]
+pub(crate) struct ConvListRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub name: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub last_seq: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub last_ts: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub read_seq: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub delivered_seq: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub own_after_read: i64,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    pub peer_read_seq: Option<i64>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    pub m_seq: Option<i64>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub m_sender: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub m_body: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    pub m_ts: Option<i64>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub m_client_id: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub m_attachment: Option<String>,
+}
+
+/// The conversation listing query, for [`crate::sql::Sql`]; its parameters
+/// are user, device, user, user, user.
+///
+/// `unread` = messages after the read cursor minus the user's own ones
+/// there, counted on the `(conv_id, sender, seq)` index: the user's own
+/// messages after their read cursor are few (sending moves the cursor).
+pub(crate) const LIST_CONVS_SQL: &str = "\
+SELECT c.name AS name, c.last_seq AS last_seq, c.last_ts AS last_ts, cu.read_seq AS read_seq, \
+  COALESCE((SELECT d.seq FROM delivered d \
+            WHERE d.user_name = ? AND d.device = ? AND d.conv_id = c.id), 0) AS delivered_seq, \
+  (SELECT COUNT(*) FROM messages o \
+   WHERE o.conv_id = c.id AND o.sender = ? AND o.seq > cu.read_seq) AS own_after_read, \
+  CASE WHEN c.user_a IS NULL THEN NULL ELSE \
+    COALESCE((SELECT p.read_seq FROM conv_users p WHERE p.conv_id = c.id AND p.user_name = \
+              CASE WHEN c.user_a = ? THEN c.user_b ELSE c.user_a END), 0) END AS peer_read_seq, \
+  m.seq AS m_seq, m.sender AS m_sender, m.body AS m_body, m.ts AS m_ts, \
+  m.client_id AS m_client_id, m.attachment AS m_attachment \
+FROM conv_users cu \
+JOIN conversations c ON c.id = cu.conv_id \
+LEFT JOIN messages m ON m.conv_id = c.id AND m.seq = c.last_seq \
+WHERE cu.user_name = ? AND cu.member";
+
+/// Turns listing rows into summaries (unsorted).
+pub(crate) fn summaries(rows: Vec<ConvListRow>) -> Result<Vec<ConvSummary>, DbError> {
+    rows.into_iter()
+        .map(|r| {
+            let conv = parse_conv(&r.name)?;
+            let last_seq = seq_u64(r.last_seq)?;
+            let read_seq = seq_u64(r.read_seq)?;
+            let own = seq_u64(r.own_after_read)?;
+            let unread = last_seq
+                .checked_sub(read_seq)
+                .and_then(|n| n.checked_sub(own))
+                .ok_or_else(|| {
+                    DbError::Corrupt(format!("cursors of {} beyond its last message", r.name))
+                })?;
+            let last = match (r.m_seq, r.m_sender, r.m_body, r.m_ts) {
+                (Some(seq), Some(sender), Some(body), Some(ts)) => Some(stored_message(
+                    &conv,
+                    (seq, sender, body, ts, r.m_client_id, r.m_attachment),
+                )?),
+                _ => None,
+            };
+            Ok(ConvSummary {
+                last_seq,
+                activity: r.last_ts,
+                read_seq,
+                delivered_seq: seq_u64(r.delivered_seq)?,
+                unread,
+                peer_read_seq: r.peer_read_seq.map(seq_u64).transpose()?,
+                last,
+                conv,
+            })
+        })
+        .collect()
+}

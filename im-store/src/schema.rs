@@ -1,0 +1,93 @@
+//! Diesel table definitions, shared by both backends (the migrations under
+//! `migrations/sqlite` and `migrations/postgres` create the same columns).
+
+diesel::table! {
+    users (name) {
+        name -> Text,
+        password_hash -> Text,
+        suspended -> Bool,
+        created_at -> BigInt,
+        last_seen -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    devices (user_name, device) {
+        user_name -> Text,
+        device -> Text,
+        token_hash -> Nullable<Text>,
+        token_issued_at -> BigInt,
+        last_login -> BigInt,
+    }
+}
+
+diesel::table! {
+    relations (user_a, user_b) {
+        user_a -> Text,
+        user_b -> Text,
+        requested_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    blocks (by_user, target) {
+        by_user -> Text,
+        target -> Text,
+    }
+}
+
+diesel::table! {
+    conversations (id) {
+        id -> BigInt,
+        name -> Text,
+        user_a -> Nullable<Text>,
+        user_b -> Nullable<Text>,
+        last_seq -> BigInt,
+        last_ts -> BigInt,
+    }
+}
+
+diesel::table! {
+    messages (conv_id, seq) {
+        conv_id -> BigInt,
+        seq -> BigInt,
+        sender -> Text,
+        body -> Text,
+        ts -> BigInt,
+        client_id -> Nullable<Text>,
+        attachment -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    conv_users (conv_id, user_name) {
+        conv_id -> BigInt,
+        user_name -> Text,
+        member -> Bool,
+        read_seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    delivered (user_name, device, conv_id) {
+        user_name -> Text,
+        device -> Text,
+        conv_id -> BigInt,
+        seq -> BigInt,
+    }
+}
+
+diesel::joinable!(messages -> conversations (conv_id));
+diesel::joinable!(conv_users -> conversations (conv_id));
+diesel::joinable!(delivered -> conversations (conv_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    devices,
+    relations,
+    blocks,
+    conversations,
+    messages,
+    conv_users,
+    delivered,
+);

@@ -1,0 +1,430 @@
+//! [`SqliteStore`]: one SQLite database file in WAL mode.
+//!
+//! Every write goes through one writer connection behind a mutex (SQLite
+//! has one writer at a time anyway); `write_batch` runs in a
+//! `BEGIN IMMEDIATE` transaction, so it also serialises correctly against
+//! other processes on the same file. Reads use a pool of read-only
+//! connections, which WAL lets run beside the writer.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+use diesel::SqliteConnection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use im_core::error::StoreResult;
+use im_core::ids::UserId;
+use im_core::store::{Appended, ConvSummary, CursorOutcome, CursorUpdate, NewMessage, Store};
+
+use crate::batch::{
+    self, BatchOps, ClientHit, ClientKey, ConvRow, ConvWrite, DeliveredKey, DeliveredWrite,
+    MessageRow, NewConv, ReadKey, ReadWrite,
+};
+use crate::common::{self, common_store_methods, ConvListRow};
+use crate::error::{DbError, OpenError};
+use crate::sql::Sql;
+use crate::StoreOptions;
+
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// A [`Store`] on one SQLite database (feature `sqlite`).
+///
+/// Opened with [`SqliteStore::open`]: WAL journal, `synchronous` from
+/// [`StoreOptions::synchronous`] (FULL by default: a committed batch
+/// survives power loss), foreign keys on, `busy_timeout` from the options,
+/// migrations applied.
+pub struct SqliteStore {
+    writer: Mutex<SqliteConnection>,
+    /// Read-only connections; `None` for an in-memory database, whose
+    /// connections cannot share it (reads then use the writer).
+    readers: Option<Pool<ConnectionManager<SqliteConnection>>>,
+    path: String,
+    options: StoreOptions,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Pragmas every connection gets.
+fn pragmas(options: &StoreOptions) -> String {
+    format!(
+        "PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; PRAGMA synchronous = {};",
+        options.busy_timeout.as_millis().min(i32::MAX as u128),
+        options.synchronous.as_sql(),
+    )
+}
+
+#[derive(Debug)]
+struct ReaderSetup {
+    pragmas: String,
+}
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for ReaderSetup {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        conn.batch_execute(&self.pragmas)
+            .and_then(|()| conn.batch_execute("PRAGMA query_only = ON;"))
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// A migration failure inside the opening transaction.
+struct MigrationFailure(String);
+
+impl From<diesel::result::Error> for MigrationFailure {
+    fn from(e: diesel::result::Error) -> Self {
+        MigrationFailure(e.to_string())
+    }
+}
+
+fn establish_writer(path: &str, options: &StoreOptions) -> Result<SqliteConnection, OpenError> {
+    let mut conn = SqliteConnection::establish(path)
+        .map_err(|e| OpenError::Connect(format!("{path}: {e}")))?;
+    conn.batch_execute(&pragmas(options))
+        .map_err(|e| OpenError::Setup(e.to_string()))?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, relative to the
+    /// working directory; `":memory:"` is a private in-memory database.
+    pub fn open(path: impl AsRef<Path>, options: &StoreOptions) -> Result<SqliteStore, OpenError> {
+        let path = path
+            .as_ref()
+            .to_str()
+            .ok_or_else(|| OpenError::InvalidOption("SQLite path is not UTF-8".into()))?
+            .to_owned();
+        if path.is_empty() {
+            return Err(OpenError::InvalidOption("empty SQLite path".into()));
+        }
+        let in_memory = path == ":memory:";
+        let mut writer = establish_writer(&path, options)?;
+        if !in_memory {
+            writer
+                .batch_execute("PRAGMA journal_mode = WAL;")
+                .map_err(|e| OpenError::Setup(format!("enabling WAL: {e}")))?;
+        }
+        writer
+            .immediate_transaction(|c| {
+                c.run_pending_migrations(MIGRATIONS)
+                    .map(|_| ())
+                    .map_err(|e| MigrationFailure(e.to_string()))
+            })
+            .map_err(|MigrationFailure(e)| OpenError::Migration(e))?;
+        let readers = if in_memory {
+            None
+        } else {
+            let pool = Pool::builder()
+                .max_size(options.pool_size.max(1))
+                .min_idle(Some(1))
+                .connection_timeout(options.connect_timeout)
+                .test_on_check_out(false)
+                .connection_customizer(Box::new(ReaderSetup {
+                    pragmas: pragmas(options),
+                }))
+                .build(ConnectionManager::<SqliteConnection>::new(path.clone()))
+                .map_err(|e| OpenError::Connect(format!("{path}: {e}")))?;
+            Some(pool)
+        };
+        Ok(SqliteStore {
+            writer: Mutex::new(writer),
+            readers,
+            path,
+            options: options.clone(),
+        })
+    }
+
+    /// The path the store was opened with.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    fn writer(&self) -> Result<MutexGuard<'_, SqliteConnection>, DbError> {
+        match self.writer.lock() {
+            Ok(g) => Ok(g),
+            Err(poisoned) => {
+                // A panic while writing may have left the connection inside a
+                // transaction: start over with a new connection.
+                if self.readers.is_none() {
+                    return Err(DbError::Pool("in-memory SQLite writer poisoned".into()));
+                }
+                let mut g = poisoned.into_inner();
+                *g = establish_writer(&self.path, &self.options)
+                    .map_err(|e| DbError::Pool(e.to_string()))?;
+                self.writer.clear_poison();
+                Ok(g)
+            }
+        }
+    }
+
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&mut SqliteConnection) -> Result<T, DbError>,
+    ) -> StoreResult<T> {
+        match &self.readers {
+            Some(pool) => {
+                let mut conn = pool.get().map_err(|e| DbError::Pool(e.to_string()))?;
+                Ok(f(&mut conn)?)
+            }
+            None => self.write(f),
+        }
+    }
+
+    fn write_raw<T>(
+        &self,
+        f: impl FnOnce(&mut SqliteConnection) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
+        let mut conn = self.writer()?;
+        f(&mut conn)
+    }
+
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&mut SqliteConnection) -> Result<T, DbError>,
+    ) -> StoreResult<T> {
+        Ok(self.write_raw(f)?)
+    }
+
+    fn batch(
+        &self,
+        messages: &[NewMessage],
+        cursors: &[CursorUpdate],
+    ) -> StoreResult<(Vec<Appended>, Vec<CursorOutcome>)> {
+        let mut conn = self.writer()?;
+        let r = conn.immediate_transaction(|c| {
+            batch::write_batch(&mut SqliteOps { conn: c }, messages, cursors)
+        })?;
+        Ok(r)
+    }
+
+    fn list_convs(&self, user: &UserId, device: &str) -> StoreResult<Vec<ConvSummary>> {
+        self.read(|c| {
+            let me = user.as_str();
+            let rows = Sql(common::LIST_CONVS_SQL)
+                .bind::<Text, _>(me)
+                .bind::<Text, _>(device)
+                .bind::<Text, _>(me)
+                .bind::<Text, _>(me)
+                .bind::<Text, _>(me)
+                .load::<ConvListRow>(c)?;
+            common::summaries(rows)
+        })
+    }
+}
+
+impl Store for SqliteStore {
+    common_store_methods!();
+}
+
+/// [`BatchOps`] on SQLite: the single writer holds the database's write
+/// lock for the whole transaction, so "locking" is plain reading, and each
+/// step is one prepared statement per row (no round trips: SQLite runs
+/// in-process).
+struct SqliteOps<'a> {
+    conn: &'a mut SqliteConnection,
+}
+
+#[derive(QueryableByName)]
+struct ConvCounter {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = BigInt)]
+    last_seq: i64,
+    #[diesel(sql_type = BigInt)]
+    last_ts: i64,
+}
+
+#[derive(QueryableByName)]
+struct SeqTs {
+    #[diesel(sql_type = BigInt)]
+    seq: i64,
+    #[diesel(sql_type = BigInt)]
+    ts: i64,
+}
+
+#[derive(QueryableByName)]
+struct OneI64 {
+    #[diesel(sql_type = BigInt)]
+    v: i64,
+}
+
+const SELECT_CONV: &str = "SELECT id, last_seq, last_ts FROM conversations WHERE name = ?";
+const INSERT_CONV: &str =
+    "INSERT INTO conversations (name, user_a, user_b) VALUES (?, ?, ?) RETURNING id AS v";
+const FIND_CLIENT_ID: &str =
+    "SELECT seq, ts FROM messages WHERE conv_id = ? AND sender = ? AND client_id = ?";
+const SELECT_READ: &str =
+    "SELECT read_seq AS v FROM conv_users WHERE conv_id = ? AND user_name = ?";
+const SELECT_DELIVERED: &str =
+    "SELECT seq AS v FROM delivered WHERE user_name = ? AND device = ? AND conv_id = ?";
+const INSERT_MESSAGE: &str = "INSERT INTO messages \
+    (conv_id, seq, sender, body, ts, client_id, attachment) VALUES (?, ?, ?, ?, ?, ?, ?)";
+const UPDATE_CONV: &str = "UPDATE conversations SET last_seq = ?, last_ts = ? WHERE id = ?";
+const WRITE_READ: &str = "INSERT INTO conv_users (conv_id, user_name, member, read_seq) \
+    VALUES (?, ?, ?, ?) ON CONFLICT (conv_id, user_name) \
+    DO UPDATE SET member = member OR excluded.member, read_seq = excluded.read_seq";
+const WRITE_DELIVERED: &str = "INSERT INTO delivered (user_name, device, conv_id, seq) \
+    VALUES (?, ?, ?, ?) ON CONFLICT (user_name, device, conv_id) DO UPDATE SET seq = excluded.seq";
+
+impl SqliteOps<'_> {
+    fn counter(&mut self, name: &str) -> Result<Option<ConvCounter>, DbError> {
+        Ok(Sql(SELECT_CONV)
+            .bind::<Text, _>(name)
+            .get_result::<ConvCounter>(self.conn)
+            .optional()?)
+    }
+}
+
+impl BatchOps for SqliteOps<'_> {
+    fn lock_convs(&mut self, convs: &[NewConv<'_>]) -> Result<Vec<ConvRow>, DbError> {
+        let mut out = Vec::with_capacity(convs.len());
+        for nc in convs {
+            let c = match self.counter(nc.name)? {
+                Some(c) => c,
+                None => {
+                    let id = Sql(INSERT_CONV)
+                        .bind::<Text, _>(nc.name)
+                        .bind::<Nullable<Text>, _>(nc.user_a)
+                        .bind::<Nullable<Text>, _>(nc.user_b)
+                        .get_result::<OneI64>(self.conn)?
+                        .v;
+                    ConvCounter {
+                        id,
+                        last_seq: 0,
+                        last_ts: 0,
+                    }
+                }
+            };
+            out.push(ConvRow {
+                id: c.id,
+                name: nc.name.to_owned(),
+                last_seq: c.last_seq,
+                last_ts: c.last_ts,
+            });
+        }
+        Ok(out)
+    }
+
+    fn find_convs(&mut self, names: &[&str]) -> Result<Vec<ConvRow>, DbError> {
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            if let Some(c) = self.counter(name)? {
+                out.push(ConvRow {
+                    id: c.id,
+                    name: (*name).to_owned(),
+                    last_seq: c.last_seq,
+                    last_ts: c.last_ts,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    fn find_client_ids(&mut self, keys: &[ClientKey]) -> Result<Vec<ClientHit>, DbError> {
+        let mut out = Vec::new();
+        for k in keys {
+            let found = Sql(FIND_CLIENT_ID)
+                .bind::<BigInt, _>(k.0)
+                .bind::<Text, _>(&k.1)
+                .bind::<Text, _>(&k.2)
+                .get_result::<SeqTs>(self.conn)
+                .optional()?;
+            if let Some(r) = found {
+                out.push((k.clone(), (r.seq, r.ts)));
+            }
+        }
+        Ok(out)
+    }
+
+    fn lock_read(&mut self, keys: &[ReadKey]) -> Result<Vec<(ReadKey, i64)>, DbError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for k in keys {
+            let found = Sql(SELECT_READ)
+                .bind::<BigInt, _>(k.0)
+                .bind::<Text, _>(&k.1)
+                .get_result::<OneI64>(self.conn)
+                .optional()?;
+            if let Some(r) = found {
+                out.push((k.clone(), r.v));
+            }
+        }
+        Ok(out)
+    }
+
+    fn lock_delivered(
+        &mut self,
+        keys: &[DeliveredKey],
+    ) -> Result<Vec<(DeliveredKey, i64)>, DbError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for k in keys {
+            let found = Sql(SELECT_DELIVERED)
+                .bind::<Text, _>(&k.0)
+                .bind::<Text, _>(&k.1)
+                .bind::<BigInt, _>(k.2)
+                .get_result::<OneI64>(self.conn)
+                .optional()?;
+            if let Some(r) = found {
+                out.push((k.clone(), r.v));
+            }
+        }
+        Ok(out)
+    }
+
+    fn insert_messages(&mut self, rows: &[MessageRow]) -> Result<(), DbError> {
+        for r in rows {
+            Sql(INSERT_MESSAGE)
+                .bind::<BigInt, _>(r.conv_id)
+                .bind::<BigInt, _>(r.seq)
+                .bind::<Text, _>(&r.sender)
+                .bind::<Text, _>(&r.body)
+                .bind::<BigInt, _>(r.ts)
+                .bind::<Nullable<Text>, _>(&r.client_id)
+                .bind::<Nullable<Text>, _>(&r.attachment)
+                .execute(self.conn)?;
+        }
+        Ok(())
+    }
+
+    fn update_convs(&mut self, rows: &[ConvWrite]) -> Result<(), DbError> {
+        for r in rows {
+            Sql(UPDATE_CONV)
+                .bind::<BigInt, _>(r.last_seq)
+                .bind::<BigInt, _>(r.last_ts)
+                .bind::<BigInt, _>(r.id)
+                .execute(self.conn)?;
+        }
+        Ok(())
+    }
+
+    fn write_read(&mut self, rows: &[ReadWrite]) -> Result<(), DbError> {
+        for r in rows {
+            Sql(WRITE_READ)
+                .bind::<BigInt, _>(r.conv_id)
+                .bind::<Text, _>(&r.user)
+                .bind::<Bool, _>(r.member)
+                .bind::<BigInt, _>(r.read_seq)
+                .execute(self.conn)?;
+        }
+        Ok(())
+    }
+
+    fn write_delivered(&mut self, rows: &[DeliveredWrite]) -> Result<(), DbError> {
+        for r in rows {
+            Sql(WRITE_DELIVERED)
+                .bind::<Text, _>(&r.user)
+                .bind::<Text, _>(&r.device)
+                .bind::<BigInt, _>(r.conv_id)
+                .bind::<BigInt, _>(r.seq)
+                .execute(self.conn)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,141 @@
+//! The real example server binary as a child process, for tests that
+//! restart or `kill -9` it.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// Path of the example server binary built by `cargo test` (examples are
+/// built with the tests); builds it if it is missing.
+pub fn server_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/<test> -> target/<profile>/examples/server
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let bin = profile_dir
+        .join("examples")
+        .join(format!("server{}", std::env::consts::EXE_SUFFIX));
+    if !bin.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-p", "im-examples", "--example", "server"])
+            .status()
+            .expect("cargo build");
+        assert!(status.success(), "building the example server failed");
+    }
+    bin
+}
+
+/// A running example server process. Killed (SIGKILL) on drop.
+pub struct ServerProcess {
+    child: Child,
+    /// Its TCP address.
+    pub addr: SocketAddr,
+    /// Its HTTP/WebSocket address.
+    pub http: SocketAddr,
+}
+
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn field(line: &str, key: &str) -> Option<SocketAddr> {
+    let at = line.find(&format!("{key}="))? + key.len() + 1;
+    line[at..].split_whitespace().next()?.parse().ok()
+}
+
+impl ServerProcess {
+    /// Starts the server in `dir` with `store.url = sqlite://im.db`, ports
+    /// chosen by the OS, bcrypt cost 4, plus `env` overrides.
+    pub fn start(dir: &Path, env: &[(&str, &str)]) -> ServerProcess {
+        let mut cmd = Command::new(server_binary());
+        cmd.current_dir(dir)
+            .env("IM__TCP__LISTEN", "127.0.0.1:0")
+            .env("IM__HTTP__LISTEN", "127.0.0.1:0")
+            .env("IM__STORE__URL", "sqlite://im.db")
+            .env("IM__AUTH__BCRYPT_COST", "4")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn server");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let line = strip_ansi(&line);
+                if !sent {
+                    if let (Some(t), Some(h)) = (field(&line, "tcp"), field(&line, "http")) {
+                        let _ = tx.send((t, h));
+                        sent = true;
+                    }
+                }
+                // Keep draining so the server never blocks on a full pipe.
+            }
+        });
+        let (addr, http) = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("server did not report its addresses");
+        ServerProcess { child, addr, http }
+    }
+
+    /// `kill -9`.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the admin CLI (`server user ...`) in `dir` and returns its stdout;
+/// panics if it fails.
+pub fn admin(dir: &Path, args: &[&str], stdin: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(server_binary())
+        .current_dir(dir)
+        .env("IM__STORE__URL", "sqlite://im.db")
+        .env("IM__AUTH__BCRYPT_COST", "4")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn admin");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("admin output");
+    assert!(
+        out.status.success(),
+        "server {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
