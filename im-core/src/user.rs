@@ -422,8 +422,8 @@ impl Handler<Synced> for UserActor {
         let held = std::mem::take(&mut slot.held)
             .into_iter()
             .filter(|(key, _)| {
-                !key.as_ref()
-                    .is_some_and(|(conv, seq)| msg.replayed.get(conv).is_some_and(|r| seq <= r))
+                key.as_ref()
+                    .is_none_or(|(conv, seq)| msg.replayed.get(conv).is_none_or(|r| seq > r))
             })
             .map(|(_, f)| f)
             .collect();

@@ -33,6 +33,10 @@ pub fn test_config() -> Config {
 pub struct TestServer {
     /// The TCP address clients connect to.
     pub addr: SocketAddr,
+    /// The HTTP/WebSocket address (`ws://{http}/ws`).
+    pub http: SocketAddr,
+    /// The transport [`TestServer::client`] connects with.
+    pub transport: Transport,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     admin: tokio::sync::mpsc::UnboundedSender<AdminOp>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -51,8 +55,14 @@ impl TestServer {
         Self::start_on(c, Arc::new(MemoryStore::new()))
     }
 
-    /// A server on the given store and config.
+    /// A server on the given store and config (clients over TCP).
     pub fn start_on(config: Config, store: Arc<dyn Store>) -> TestServer {
+        Self::start_over(Transport::Tcp, config, store)
+    }
+
+    /// A server on the given store and config whose [`TestServer::client`]s
+    /// use `transport`. Both transports are always served.
+    pub fn start_over(transport: Transport, config: Config, store: Arc<dyn Store>) -> TestServer {
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (admin_tx, mut admin_rx) = tokio::sync::mpsc::unbounded_channel::<AdminOp>();
@@ -75,19 +85,39 @@ impl TestServer {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                     .await
                     .expect("bind");
+                let http = std::net::TcpListener::bind("127.0.0.1:0").expect("bind http");
                 addr_tx
-                    .send(listener.local_addr().expect("addr"))
+                    .send((
+                        listener.local_addr().expect("addr"),
+                        http.local_addr().expect("addr"),
+                    ))
                     .expect("send addr");
-                let _ = im_transport_tcp::serve(listener, hub.clone(), async {
+                let (stop_all, stopped) = tokio::sync::watch::channel(false);
+                let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                };
+                let ws_config = im_transport_ws::WsConfig {
+                    workers: 1,
+                    shutdown_timeout_secs: 1,
+                };
+                let h = hub.clone();
+                let stopper = async move {
                     let _ = stop_rx.await;
-                })
-                .await;
-                hub.shutdown(Duration::from_secs(1)).await;
+                    let _ = stop_all.send(true);
+                    h.shutdown(Duration::from_secs(1)).await;
+                };
+                let _ = tokio::join!(
+                    im_transport_tcp::serve(listener, hub.clone(), wait(stopped.clone())),
+                    im_transport_ws::serve(http, hub.clone(), ws_config, wait(stopped)),
+                    stopper,
+                );
             });
         });
-        let addr = addr_rx.recv_timeout(WAIT).expect("server did not start");
+        let (addr, http) = addr_rx.recv_timeout(WAIT).expect("server did not start");
         TestServer {
             addr,
+            http,
+            transport,
             stop: Some(stop_tx),
             admin: admin_tx,
             thread: Some(thread),
@@ -117,9 +147,13 @@ impl TestServer {
         c.close().await;
     }
 
-    /// A new connection, `hello` already read and checked.
+    /// A new connection over this server's transport, `hello` already
+    /// read and checked.
     pub async fn client(&self) -> Client {
-        Client::connect(self.addr).await
+        match self.transport {
+            Transport::Tcp => Client::connect(self.addr).await,
+            Transport::Ws => Client::connect_ws(self.http).await,
+        }
     }
 
     /// Registers `name` (if needed) and logs in on a new connection; the
@@ -185,10 +219,28 @@ pub struct LoginFrames {
     pub replay: Vec<Value>,
 }
 
-/// A protocol client over TCP.
+/// Which transport a test speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// Newline-delimited JSON over TCP.
+    Tcp,
+    /// One JSON frame per WebSocket text message at `/ws`.
+    Ws,
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
+
+enum Io {
+    Tcp {
+        reader: BufReader<OwnedReadHalf>,
+        writer: OwnedWriteHalf,
+    },
+    Ws(Box<Ws>),
+}
+
+/// A protocol client over TCP or WebSocket.
 pub struct Client {
-    reader: BufReader<OwnedReadHalf>,
-    writer: OwnedWriteHalf,
+    io: Io,
     next_id: i64,
     /// Frames read while waiting for something else, in arrival order.
     pending: VecDeque<Value>,
@@ -203,13 +255,36 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connects and reads `hello`.
+    /// Connects over TCP and reads `hello`.
     pub async fn connect(addr: SocketAddr) -> Client {
         let s = TcpStream::connect(addr).await.expect("connect");
         let (r, w) = s.into_split();
-        let mut c = Client {
+        Self::with_io(Io::Tcp {
             reader: BufReader::new(r),
             writer: w,
+        })
+        .await
+    }
+
+    /// Connects over WebSocket to `ws://{http}/ws` and reads `hello`.
+    pub async fn connect_ws(http: SocketAddr) -> Client {
+        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{http}/ws"))
+            .await
+            .expect("websocket connect");
+        Self::with_io(Io::Ws(Box::new(ws))).await
+    }
+
+    /// The raw WebSocket, for WebSocket-specific tests.
+    pub fn ws(&mut self) -> &mut Ws {
+        match &mut self.io {
+            Io::Ws(ws) => ws,
+            Io::Tcp { .. } => panic!("not a WebSocket client"),
+        }
+    }
+
+    async fn with_io(io: Io) -> Client {
+        let mut c = Client {
+            io,
             next_id: 1,
             pending: VecDeque::new(),
             user: None,
@@ -224,9 +299,32 @@ impl Client {
         c
     }
 
-    /// Writes raw bytes (a line terminator is not added).
+    /// Writes raw bytes (a line terminator is not added). Over WebSocket
+    /// each line becomes one message (text when it is UTF-8, else binary),
+    /// a trailing `\r` dropped and empty lines skipped, mirroring how the
+    /// TCP transport frames the same bytes.
     pub async fn send_bytes(&mut self, b: &[u8]) {
-        self.writer.write_all(b).await.expect("write");
+        match &mut self.io {
+            Io::Tcp { writer, .. } => writer.write_all(b).await.expect("write"),
+            Io::Ws(ws) => {
+                use futures_util::SinkExt;
+                use tokio_tungstenite::tungstenite::Message;
+                for piece in b.split(|&c| c == b'\n') {
+                    let piece = piece.strip_suffix(b"\r").unwrap_or(piece);
+                    if piece.is_empty() {
+                        continue;
+                    }
+                    let msg = match std::str::from_utf8(piece) {
+                        Ok(t) => Message::text(t),
+                        Err(_) => Message::binary(piece.to_vec()),
+                    };
+                    // The server may close first (e.g. after too_large).
+                    if ws.send(msg).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
     }
 
     /// Writes one line.
@@ -242,8 +340,12 @@ impl Client {
     }
 
     async fn read_frame(&mut self, wait: Duration) -> Option<Option<Value>> {
+        let reader = match &mut self.io {
+            Io::Tcp { reader, .. } => reader,
+            Io::Ws(ws) => return read_ws(ws, wait).await,
+        };
         let mut line = String::new();
-        match tokio::time::timeout(wait, self.reader.read_line(&mut line)).await {
+        match tokio::time::timeout(wait, reader.read_line(&mut line)).await {
             Err(_) => None,
             Ok(Ok(0)) | Ok(Err(_)) => Some(None),
             Ok(Ok(_)) => {
@@ -422,7 +524,37 @@ impl Client {
 
     /// Closes the connection from the client side.
     pub async fn close(mut self) {
-        let _ = self.writer.shutdown().await;
+        match &mut self.io {
+            Io::Tcp { writer, .. } => {
+                let _ = writer.shutdown().await;
+            }
+            Io::Ws(ws) => {
+                let _ = ws.close(None).await;
+            }
+        }
+    }
+}
+
+/// One server frame from a WebSocket: `None` on timeout, `Some(None)` once
+/// the server closed.
+async fn read_ws(ws: &mut Ws, wait: Duration) -> Option<Option<Value>> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(left, ws.next()).await {
+            Err(_) => return None,
+            Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => return Some(None),
+            Ok(Some(Ok(Message::Text(t)))) => {
+                let v: Value = serde_json::from_str(t.as_str())
+                    .unwrap_or_else(|e| panic!("server sent bad JSON {t:?}: {e}"));
+                return Some(Some(v));
+            }
+            Ok(Some(Ok(Message::Binary(b)))) => panic!("server sent a binary message {b:?}"),
+            // Pings are answered by tungstenite as we read.
+            Ok(Some(Ok(_))) => continue,
+        }
     }
 }
 pub mod process;

@@ -21,7 +21,7 @@ async fn acknowledged_messages_survive_kill_9() {
     b.ok(json!({"type":"register","username":"bob","password":PASSWORD}))
         .await;
     a.login("alice", PASSWORD).await;
-    b.login(&"bob", PASSWORD).await;
+    b.login("bob", PASSWORD).await;
     let token = a.token.clone().expect("token");
     a.ok(json!({"type":"contact.add","user":"bob"})).await;
     b.expect("contact.request").await;

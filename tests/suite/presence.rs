@@ -1,7 +1,6 @@
 //! PROTOCOL.md "Contacts and presence": presence frames, notes, offline
 //! with last_seen, multi-session presence, and who may see it.
 
-use im_tests::*;
 use serde_json::{json, Value};
 
 fn set(status: &str) -> Value {
@@ -36,7 +35,7 @@ fn assert_offline(p: &Value, user: &str, not_before: i64) {
 
 #[tokio::test]
 async fn the_first_session_announces_online_with_no_note() {
-    let srv = TestServer::start();
+    let srv = crate::start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     srv.befriend(&mut a, &mut b).await;
@@ -58,7 +57,7 @@ async fn the_first_session_announces_online_with_no_note() {
 
 #[tokio::test]
 async fn presence_set_reaches_contacts_and_own_other_sessions() {
-    let srv = TestServer::start();
+    let srv = crate::start();
     let mut a = srv.user_on("alice", "phone").await;
     let mut b = srv.user("bob").await;
     let mut c = srv.user("carol").await;
@@ -90,7 +89,7 @@ async fn presence_set_reaches_contacts_and_own_other_sessions() {
 
 #[tokio::test]
 async fn a_note_change_alone_is_announced() {
-    let srv = TestServer::start();
+    let srv = crate::start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     srv.befriend(&mut a, &mut b).await;
@@ -104,7 +103,7 @@ async fn a_note_change_alone_is_announced() {
 
 #[tokio::test]
 async fn setting_the_same_presence_again_sends_nothing() {
-    let srv = TestServer::start();
+    let srv = crate::start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     srv.befriend(&mut a, &mut b).await;
@@ -121,7 +120,7 @@ async fn setting_the_same_presence_again_sends_nothing() {
 
 #[tokio::test]
 async fn presence_set_validation() {
-    let srv = TestServer::start();
+    let srv = crate::start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     srv.befriend(&mut a, &mut b).await;
@@ -143,7 +142,7 @@ async fn presence_set_validation() {
 
 #[tokio::test]
 async fn strangers_and_pending_contacts_never_see_presence() {
-    let srv = TestServer::start();
+    let srv = crate::start();
     let mut c = srv.user("carol").await;
     let mut d = srv.user("dave").await;
     let mut e = srv.user("erin").await;
@@ -176,7 +175,7 @@ async fn strangers_and_pending_contacts_never_see_presence() {
 
 #[tokio::test]
 async fn closing_the_last_session_sends_offline_with_last_seen() {
-    let srv = TestServer::start();
+    let srv = crate::start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     srv.befriend(&mut a, &mut b).await;
@@ -194,7 +193,7 @@ async fn closing_the_last_session_sends_offline_with_last_seen() {
 
 #[tokio::test]
 async fn logout_sends_offline_with_last_seen() {
-    let srv = TestServer::start();
+    let srv = crate::start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     srv.befriend(&mut a, &mut b).await;
@@ -208,7 +207,7 @@ async fn logout_sends_offline_with_last_seen() {
 
 #[tokio::test]
 async fn an_idle_timeout_sends_offline_with_last_seen() {
-    let srv = TestServer::start_with(|c| c.limits.idle_timeout_secs = 1);
+    let srv = crate::start_with(|c| c.limits.idle_timeout_secs = 1);
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     srv.befriend(&mut a, &mut b).await;
@@ -221,7 +220,7 @@ async fn an_idle_timeout_sends_offline_with_last_seen() {
 
 #[tokio::test]
 async fn a_user_is_online_while_any_session_lives() {
-    let srv = TestServer::start();
+    let srv = crate::start();
     let a1 = srv.user_on("alice", "phone").await;
     let mut b = srv.user("bob").await;
     let mut a1 = a1;
@@ -246,7 +245,7 @@ async fn a_user_is_online_while_any_session_lives() {
 
 #[tokio::test]
 async fn a_second_session_keeps_the_chosen_status() {
-    let srv = TestServer::start();
+    let srv = crate::start();
     let mut a = srv.user_on("alice", "phone").await;
     let mut b = srv.user("bob").await;
     srv.befriend(&mut a, &mut b).await;
@@ -262,7 +261,7 @@ async fn a_second_session_keeps_the_chosen_status() {
 
 #[tokio::test]
 async fn every_session_of_a_contact_gets_presence() {
-    let srv = TestServer::start();
+    let srv = crate::start();
     let mut a = srv.user("alice").await;
     let mut b1 = srv.user_on("bob", "phone").await;
     srv.befriend(&mut a, &mut b1).await;
@@ -277,7 +276,7 @@ async fn every_session_of_a_contact_gets_presence() {
 
 #[tokio::test]
 async fn the_roster_shows_offline_contacts_with_last_seen() {
-    let srv = TestServer::start();
+    let srv = crate::start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     srv.befriend(&mut a, &mut b).await;

@@ -1,0 +1,245 @@
+//! What only the WebSocket transport has: binary messages, close code
+//! 1009, protocol-level ping/pong, `/healthz`, mounting our routes in an
+//! integrator's own App, and TCP and WebSocket users talking to each other.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use im_core::{Config, MemoryStore};
+use im_tests::*;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+
+fn start_with(f: impl FnOnce(&mut Config)) -> TestServer {
+    let mut c = test_config();
+    f(&mut c);
+    TestServer::start_over(Transport::Ws, c, Arc::new(MemoryStore::new()))
+}
+
+#[tokio::test]
+async fn binary_messages_get_bad_request_and_the_connection_stays() {
+    let srv = start_with(|_| {});
+    let mut c = srv.client().await;
+    c.ws()
+        .send(Message::binary(b"{\"type\":\"ping\"}".to_vec()))
+        .await
+        .unwrap();
+    let e = c.expect("error").await;
+    assert_eq!(e["code"], "bad_request");
+    assert_eq!(c.request(json!({"type":"ping"})).await["type"], "pong");
+}
+
+#[tokio::test]
+async fn an_oversized_message_gets_too_large_and_close_1009() {
+    let srv = start_with(|c| c.limits.max_frame = 1000);
+    let mut c = srv.client().await;
+    let big = json!({"type":"ping","pad":"x".repeat(2000)}).to_string();
+    c.ws().send(Message::text(big)).await.unwrap();
+    let mut too_large = false;
+    let mut code = None;
+    while let Ok(Some(m)) = tokio::time::timeout(WAIT, c.ws().next()).await {
+        match m {
+            Ok(Message::Text(t)) => {
+                let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                too_large |= v["code"] == "too_large";
+            }
+            Ok(Message::Close(f)) => {
+                code = f.map(|f| f.code);
+                break;
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    assert!(too_large, "no too_large error");
+    assert_eq!(code, Some(CloseCode::Size));
+}
+
+#[tokio::test]
+async fn answering_server_pings_keeps_an_idle_connection_open() {
+    let srv = start_with(|c| c.limits.idle_timeout_secs = 1);
+    let mut c = srv.client().await;
+    // Sends no frame for 3 idle timeouts; only answers pings (tungstenite
+    // does as we read).
+    let mut pings = 0;
+    let until = tokio::time::Instant::now() + Duration::from_secs(3);
+    while tokio::time::Instant::now() < until {
+        if let Ok(Some(Ok(Message::Ping(_)))) =
+            tokio::time::timeout(Duration::from_millis(100), c.ws().next()).await
+        {
+            pings += 1;
+        }
+    }
+    assert!(pings >= 3, "server sent {pings} pings");
+    assert_eq!(c.request(json!({"type":"ping"})).await["type"], "pong");
+}
+
+#[tokio::test]
+async fn a_client_ping_counts_as_activity() {
+    let srv = start_with(|c| c.limits.idle_timeout_secs = 1);
+    let mut c = srv.client().await;
+    for _ in 0..8 {
+        c.ws()
+            .send(Message::Ping(b"hi".to_vec().into()))
+            .await
+            .unwrap();
+        // Read only our pong; do not answer the server's pings.
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
+        while let Ok(Some(Ok(m))) = tokio::time::timeout_at(deadline, c.ws().next()).await {
+            if matches!(m, Message::Pong(_)) {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(c.request(json!({"type":"ping"})).await["type"], "pong");
+}
+
+#[tokio::test]
+async fn healthz_reports_status() {
+    let srv = start_with(|_| {});
+    let _c = srv.client().await;
+    let mut s = tokio::net::TcpStream::connect(srv.http).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).await.unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    let body: Value = serde_json::from_str(resp.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["sessions"], 1);
+}
+
+#[tokio::test]
+async fn tcp_and_websocket_users_talk_to_each_other() {
+    let srv = start_with(|_| {});
+    srv.register("bob").await; // over WebSocket
+    let mut a = Client::connect(srv.addr).await; // alice over TCP
+    a.ok(json!({"type":"register","username":"alice","password":PASSWORD}))
+        .await;
+    a.login("alice", PASSWORD).await;
+    a.ok(json!({"type":"contact.add","user":"bob"})).await;
+
+    // Bob (WebSocket) finds the request in his roster, accepts.
+    let mut b = srv.user("bob").await;
+    assert_eq!(
+        b.login_frames.roster["contacts"],
+        json!([{"user":"alice","state":"pending_in"}])
+    );
+    b.ok(json!({"type":"contact.accept","user":"alice"})).await;
+    for c in [&mut a, &mut b] {
+        c.expect("contact.added").await;
+        assert_eq!(c.expect("presence").await["status"], "online");
+    }
+    // Presence across transports.
+    b.ok(json!({"type":"presence.set","status":"away","note":"lunch"}))
+        .await;
+    let p = a.expect("presence").await;
+    assert_eq!(
+        (p["user"].as_str(), p["status"].as_str(), p["note"].as_str()),
+        (Some("bob"), Some("away"), Some("lunch"))
+    );
+    // Messages both ways, and receipts.
+    assert_eq!(a.send_dm("bob", "from tcp").await["seq"], 1);
+    assert_eq!(b.expect("msg").await["body"], "from tcp");
+    assert_eq!(b.send_dm("alice", "from ws").await["seq"], 2);
+    assert_eq!(a.expect("msg").await["body"], "from ws");
+    b.ok(json!({"type":"msg.ack","conv":"dm:alice:bob","seq":2,"read":true}))
+        .await;
+    let r = a.expect("receipt").await;
+    assert_eq!(
+        (r["user"].as_str(), r["seq"].as_u64()),
+        (Some("bob"), Some(2))
+    );
+    // Bob goes offline; Alice's messages replay at his next WebSocket login.
+    b.ok(json!({"type":"logout"})).await;
+    assert_eq!(a.expect("presence").await["status"], "offline");
+    a.send_dm("bob", "while away").await;
+    let b = srv.user("bob").await;
+    let replay: Vec<&str> = b
+        .login_frames
+        .replay
+        .iter()
+        .filter_map(|m| m["body"].as_str())
+        .collect();
+    assert_eq!(replay, ["while away"]);
+}
+
+#[tokio::test]
+async fn our_routes_mount_in_an_integrators_app() {
+    use actix_web::{web, App, HttpServer};
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix_rt::System::new().block_on(async move {
+            let hub = im_core::Hub::new(test_config(), Arc::new(MemoryStore::new()));
+            let server = HttpServer::new(move || {
+                App::new()
+                    .configure(im_transport_ws::routes(hub.clone()))
+                    .route("/mine", web::get().to(|| async { "integrator" }))
+            })
+            .workers(1)
+            .bind("127.0.0.1:0")
+            .unwrap();
+            tx.send(server.addrs()[0]).unwrap();
+            let _ = server.run().await;
+        });
+    });
+    let addr = rx.recv_timeout(WAIT).unwrap();
+    let mut c = Client::connect_ws(addr).await;
+    assert_eq!(c.request(json!({"type":"ping"})).await["type"], "pong");
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    s.write_all(b"GET /mine HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).await.unwrap();
+    assert!(resp.ends_with("integrator"), "{resp}");
+}
+
+#[tokio::test]
+async fn a_tab_that_stops_reading_is_cut_off_and_its_messages_replay() {
+    const N: u64 = 600;
+    let srv = start_with(|c| {
+        c.limits.outbound_queue = 16;
+        c.limits.replay_max = 1000;
+    });
+    let mut a = srv.user("alice").await;
+    let mut b = srv.user("bob").await;
+    srv.befriend(&mut a, &mut b).await;
+    // Bob's tab stops reading; Alice sends ~10 MB.
+    let body = "x".repeat(16_000);
+    for _ in 0..N / 8 {
+        for _ in 0..8 {
+            a.send(json!({"type":"msg.send","to":"bob","body":body}))
+                .await;
+        }
+        let mut oks = 0;
+        while oks < 8 {
+            if a.recv().await["type"] == "ok" {
+                oks += 1;
+            }
+        }
+    }
+    // Bob's connection was closed before everything reached him.
+    let got = b
+        .expect_closed()
+        .await
+        .iter()
+        .filter(|f| f["type"] == "msg")
+        .count() as u64;
+    assert!(got < N, "a non-reading client received all {N} messages");
+    // Nothing is lost: all of it replays at his next login.
+    let b = srv.user("bob").await;
+    let seqs: Vec<u64> = b
+        .login_frames
+        .replay
+        .iter()
+        .filter_map(|m| m["seq"].as_u64())
+        .collect();
+    assert_eq!(seqs, (1..=N).collect::<Vec<_>>());
+}
