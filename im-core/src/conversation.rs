@@ -6,17 +6,19 @@
 //! durable replies `ok` to each sender and fans each message out, encoded
 //! once and shared by every recipient. Stops itself when idle.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
 use crate::directory::Ticket;
+use crate::error::ProtoError;
 use crate::hub::Hub;
 use crate::ids::{now_millis, ConvId, SessionId, UserId};
-use crate::protocol::{MsgFrame, Reply, ServerFrame};
+use crate::protocol::{Encoded, MsgFrame, Reply, ServerFrame};
 use crate::reply::ReplyTo;
-use crate::store::NewMessage;
-use crate::user::Deliver;
+use crate::store::{NewMessage, RoomRecord};
+use crate::user::{Deliver, Emit};
 
 /// One message to append, with the reply owed to its sender.
 #[derive(Message)]
@@ -31,6 +33,9 @@ pub(crate) struct Submit {
     pub reply: ReplyTo,
     /// Keeps the actor from retiring until this message is answered.
     pub ticket: Option<Ticket>,
+    /// The sender's permission was already checked (direct messages, by
+    /// the sender's user actor); room sends are checked here.
+    pub checked: bool,
 }
 
 impl Submit {
@@ -47,25 +52,131 @@ pub struct ConversationActor {
     pending: Vec<Submit>,
     writing: bool,
     last_active: Instant,
+    /// Who gets each message: the two users of a direct conversation, or
+    /// the room's members, kept in step by [`Membership`].
+    members: HashSet<UserId>,
+    /// The room, for rooms; `None` for a room that does not exist.
+    room: Option<RoomRecord>,
+}
+
+/// Why a room refuses a sender.
+fn room_refusal(room: &Option<RoomRecord>) -> ProtoError {
+    match room {
+        Some(r) if r.public => ProtoError::forbidden("join the room first"),
+        _ => ProtoError::not_found("no such room"),
+    }
 }
 
 impl ConversationActor {
     pub(crate) fn new(hub: Hub, conv: ConvId) -> ConversationActor {
+        let members = match &conv {
+            ConvId::Direct(a, b) => [a.clone(), b.clone()].into_iter().collect(),
+            ConvId::Room(_) => HashSet::new(),
+        };
         ConversationActor {
             hub,
             conv,
             pending: Vec::new(),
             writing: false,
             last_active: Instant::now(),
+            members,
+            room: None,
         }
     }
 
-    /// Members whose user actors get each message.
-    fn members(&self) -> Vec<UserId> {
-        match &self.conv {
-            ConvId::Direct(a, b) => vec![a.clone(), b.clone()],
-            ConvId::Room(_) => Vec::new(),
+    /// Loads a room's record and members (under `ctx.wait`: nothing is
+    /// handled before).
+    fn load_room(&mut self, ctx: &mut Context<Self>) {
+        let ConvId::Room(name) = self.conv.clone() else {
+            return;
+        };
+        let hub = self.hub.clone();
+        let f = async move {
+            let store = hub.inner.store.clone();
+            hub.inner
+                .pool
+                .run(move || -> Result<_, crate::error::StoreError> {
+                    let room = store.room(&name)?;
+                    let members = match room {
+                        Some(_) => store.room_members(&name)?,
+                        None => Vec::new(),
+                    };
+                    Ok((room, members))
+                })
+                .await
+        };
+        ctx.wait(f.into_actor(self).map(|r, act, ctx| match r {
+            Ok(Ok((room, members))) => {
+                act.room = room;
+                act.members = members.into_iter().map(|m| m.user).collect();
+            }
+            _ => {
+                tracing::warn!(conv = %act.conv, "could not load room; stopping");
+                act.room = None;
+                act.members.clear();
+                act.retire_soon(ctx);
+            }
+        }));
+    }
+
+    fn retire_soon(&mut self, ctx: &mut Context<Self>) {
+        if self.writing || !self.pending.is_empty() {
+            return;
         }
+        if self.hub.inner.convs.try_retire(&self.conv, &ctx.address()) {
+            ctx.stop();
+        }
+    }
+
+    /// Sends an event to every online member.
+    fn broadcast(&self, frame: &Encoded, except: Option<&UserId>) {
+        for m in &self.members {
+            if Some(m) == except {
+                continue;
+            }
+            if let Some(l) = self.hub.inner.users.get(m) {
+                l.addr.do_send(Emit {
+                    frame: frame.clone(),
+                    except: None,
+                });
+            }
+        }
+    }
+
+    /// Whether `from` may post here; on refusal, answers (with the original
+    /// `ok` when the `client_id` was already stored).
+    fn admit(&mut self, s: Submit, ctx: &mut Context<Self>) -> Option<Submit> {
+        if s.checked || self.members.contains(&s.from) {
+            return Some(s);
+        }
+        let err = room_refusal(&self.room);
+        match s.client_id.clone() {
+            None => s.reply.err(err),
+            Some(cid) => {
+                let hub = self.hub.clone();
+                let (conv, from) = (self.conv.clone(), s.from.clone());
+                let c = conv.clone();
+                let f = async move {
+                    let store = hub.inner.store.clone();
+                    hub.inner
+                        .pool
+                        .run(move || store.find_client_id(&c, &from, &cid))
+                        .await
+                };
+                ctx.spawn(f.into_actor(self).map(move |r, _, _| match r {
+                    Ok(Ok(Some(a))) => s.reply.ok(Reply::Sent {
+                        conv,
+                        seq: a.seq,
+                        ts: a.ts,
+                    }),
+                    _ => s.reply.err(err),
+                }));
+            }
+        }
+        if self.room.is_none() {
+            self.retire_soon(ctx);
+        }
+        None
     }
 
     fn flush(&mut self, ctx: &mut Context<Self>) {
@@ -94,7 +205,7 @@ impl ConversationActor {
             act.last_active = Instant::now();
             match r {
                 Ok(appended) => {
-                    let members = act.members();
+                    let members: Vec<UserId> = act.members.iter().cloned().collect();
                     for (s, a) in batch.into_iter().zip(appended) {
                         s.reply.ok(Reply::Sent {
                             conv: act.conv.clone(),
@@ -140,6 +251,7 @@ impl Actor for ConversationActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        self.load_room(ctx);
         let idle = Duration::from_secs(self.hub.config().limits.conv_idle_secs.max(1));
         ctx.run_interval(idle / 2, move |act, ctx| {
             if act.writing || !act.pending.is_empty() || act.last_active.elapsed() < idle {
@@ -159,7 +271,100 @@ impl Handler<Submit> for ConversationActor {
 
     fn handle(&mut self, msg: Submit, ctx: &mut Context<Self>) {
         self.last_active = Instant::now();
-        self.pending.push(msg);
-        self.flush(ctx);
+        if let Some(s) = self.admit(msg, ctx) {
+            self.pending.push(s);
+            self.flush(ctx);
+        }
+    }
+}
+
+/// A room's membership changed (already stored): `frame` (`room.joined` /
+/// `room.left`) goes to the members, the leaver included, in order with
+/// the room's messages.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Membership {
+    pub user: UserId,
+    pub joined: bool,
+    pub frame: Encoded,
+    /// Keeps the actor from retiring until this is handled.
+    pub _ticket: Option<Ticket>,
+}
+
+impl Handler<Membership> for ConversationActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Membership, _: &mut Context<Self>) {
+        if msg.joined {
+            self.members.insert(msg.user.clone());
+            self.broadcast(&msg.frame, None);
+        } else {
+            self.broadcast(&msg.frame, None);
+            self.members.remove(&msg.user);
+        }
+    }
+}
+
+/// An event for every member (a new topic).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Broadcast {
+    pub frame: Encoded,
+    /// Keeps the actor from retiring until this is handled.
+    pub _ticket: Option<Ticket>,
+}
+
+impl Handler<Broadcast> for ConversationActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Broadcast, _: &mut Context<Self>) {
+        self.broadcast(&msg.frame, None);
+    }
+}
+
+/// The room was created after this actor found it missing: load it again.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Reload {
+    /// Keeps the actor from retiring until this is handled.
+    pub _ticket: Option<Ticket>,
+}
+
+impl Handler<Reload> for ConversationActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Reload, ctx: &mut Context<Self>) {
+        self.load_room(ctx);
+    }
+}
+
+/// `typing` in a room: members only; the others get it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct TypingIn {
+    pub from: UserId,
+    pub reply: ReplyTo,
+    /// Keeps the actor from retiring until this is handled.
+    pub _ticket: Option<Ticket>,
+}
+
+impl Handler<TypingIn> for ConversationActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: TypingIn, ctx: &mut Context<Self>) {
+        if !self.members.contains(&msg.from) {
+            msg.reply.err(room_refusal(&self.room));
+            if self.room.is_none() {
+                self.retire_soon(ctx);
+            }
+            return;
+        }
+        msg.reply.ok(Reply::Empty);
+        let frame = ServerFrame::Typing {
+            conv: self.conv.clone(),
+            user: msg.from.clone(),
+        }
+        .encode();
+        self.broadcast(&frame, Some(&msg.from));
     }
 }

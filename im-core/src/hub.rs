@@ -166,6 +166,18 @@ impl Hub {
         }
     }
 
+    /// The conversation's actor, started if needed.
+    pub(crate) fn conv_actor(
+        &self,
+        conv: &ConvId,
+    ) -> Option<crate::directory::Lease<ConversationActor>> {
+        let hub = self.clone();
+        let c = conv.clone();
+        self.inner
+            .convs
+            .get_or_start(conv, move || ConversationActor::new(hub, c).start())
+    }
+
     pub(crate) fn session_ended(&self, id: SessionId) {
         if let Ok(mut s) = self.inner.sessions.lock() {
             s.remove(&id);

@@ -66,6 +66,25 @@ impl RoomName {
     }
 }
 
+impl fmt::Display for RoomName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for RoomName {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl RoomName {
+    /// Wraps a name read back from the store, which only ever holds valid names.
+    pub fn from_stored(name: &str) -> RoomName {
+        RoomName(name.into())
+    }
+}
+
 /// A conversation: a direct one between two users, or a room.
 ///
 /// The wire form is `dm:<a>:<b>` with `a < b` in byte order, or `room:<name>`.

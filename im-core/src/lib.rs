@@ -75,6 +75,7 @@ mod conversation;
 mod directory;
 mod messages;
 mod reply;
+mod rooms;
 mod session;
 mod user;
 mod writer;

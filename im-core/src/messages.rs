@@ -1,9 +1,9 @@
 //! Message requests: send, typing, presence, acknowledgements, history,
 //! conversation list, and the login replay.
 
-use crate::conversation::Submit;
+use crate::conversation::{Submit, TypingIn};
 use crate::error::ProtoError;
-use crate::ids::{ConvId, UserId};
+use crate::ids::{ConvId, RoomName, UserId};
 use crate::protocol::{ConvEntry, MsgFrame, Reply, ServerFrame, Status};
 use crate::reply::ReplyTo;
 use crate::session::{Me, Replayed};
@@ -38,6 +38,7 @@ pub(crate) fn msg_frame(m: StoredMessage) -> ServerFrame {
 /// The recipient of a `msg.send` or `typing`, validated in protocol order.
 enum Target {
     User(UserId),
+    Room(RoomName),
 }
 
 fn target(me: &Me, to: Option<String>, room: Option<String>) -> Result<Target, ProtoError> {
@@ -53,7 +54,9 @@ fn target(me: &Me, to: Option<String>, room: Option<String>) -> Result<Target, P
             }
             Ok(Target::User(u))
         }
-        (None, Some(_)) => Err(ProtoError::not_found("no such room")),
+        (None, Some(room)) => RoomName::parse(&room)
+            .map(Target::Room)
+            .ok_or_else(|| ProtoError::not_found("no such room")),
         _ => Err(ProtoError::bad_request(
             "give exactly one of `to` and `room`",
         )),
@@ -106,29 +109,44 @@ pub(crate) fn send(
         }
         target(me, to, room)
     })();
-    let Target::User(to) = match check {
+    let target = match check {
         Ok(t) => t,
         Err(e) => return reply.err(e),
     };
-    me.user_addr.do_send(SendDirect {
-        to,
-        submit: Submit {
-            from: me.user.clone(),
-            device: me.device.clone(),
-            session: me.session,
-            body,
-            client_id,
-            attachment,
-            reply,
-            ticket: None,
+    let submit = Submit {
+        from: me.user.clone(),
+        device: me.device.clone(),
+        session: me.session,
+        body,
+        client_id,
+        attachment,
+        reply,
+        ticket: None,
+        checked: false,
+    };
+    match target {
+        Target::User(to) => me.user_addr.do_send(SendDirect { to, submit }),
+        Target::Room(room) => match me.hub.conv_actor(&ConvId::Room(room)) {
+            Some(lease) => lease.addr.do_send(submit.with_ticket(lease.ticket)),
+            None => submit
+                .reply
+                .err(ProtoError::internal("conversation directory unavailable")),
         },
-    });
+    }
 }
 
 /// `typing`.
 pub(crate) fn typing(me: &Me, to: Option<String>, room: Option<String>, reply: ReplyTo) {
     match target(me, to, room) {
         Ok(Target::User(to)) => me.user_addr.do_send(TypingTo { to, reply }),
+        Ok(Target::Room(room)) => match me.hub.conv_actor(&ConvId::Room(room)) {
+            Some(lease) => lease.addr.do_send(TypingIn {
+                from: me.user.clone(),
+                reply,
+                _ticket: Some(lease.ticket),
+            }),
+            None => reply.err(ProtoError::internal("conversation directory unavailable")),
+        },
         Err(e) => reply.err(e),
     }
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{ErrorCode, ProtoError};
-use crate::ids::{ConvId, Millis, SessionId, UserId};
+use crate::ids::{ConvId, Millis, RoomName, SessionId, UserId};
 
 /// Protocol version announced in `hello`.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -184,6 +184,75 @@ pub enum ClientFrame {
     /// List conversations with unread counts.
     #[serde(rename = "convs")]
     Convs {},
+    /// Create a room.
+    #[serde(rename = "room.create")]
+    RoomCreate {
+        /// Room name (normalised like usernames).
+        name: String,
+        /// Topic, at most 256 characters.
+        topic: Option<String>,
+        /// Listed and open to all (default true).
+        public: Option<bool>,
+    },
+    /// Search public rooms.
+    #[serde(rename = "room.list")]
+    RoomList {
+        /// Substring of name or topic.
+        q: Option<String>,
+    },
+    /// Join a room.
+    #[serde(rename = "room.join")]
+    RoomJoin {
+        /// Room name.
+        name: String,
+    },
+    /// Leave a room.
+    #[serde(rename = "room.leave")]
+    RoomLeave {
+        /// Room name.
+        name: String,
+    },
+    /// Invite a user to a room.
+    #[serde(rename = "room.invite")]
+    RoomInvite {
+        /// Room name.
+        name: String,
+        /// Invitee.
+        user: String,
+    },
+    /// List unused invitations.
+    #[serde(rename = "room.invites")]
+    RoomInvites {},
+    /// List a room's members.
+    #[serde(rename = "room.members")]
+    RoomMembers {
+        /// Room name.
+        name: String,
+    },
+    /// Set a room's topic (owner).
+    #[serde(rename = "room.topic")]
+    RoomTopic {
+        /// Room name.
+        name: String,
+        /// New topic.
+        topic: String,
+    },
+    /// Remove and ban a member (owner).
+    #[serde(rename = "room.kick")]
+    RoomKick {
+        /// Room name.
+        name: String,
+        /// Member to remove.
+        user: String,
+    },
+    /// Lift a ban (owner).
+    #[serde(rename = "room.unban")]
+    RoomUnban {
+        /// Room name.
+        name: String,
+        /// Banned user.
+        user: String,
+    },
 }
 
 impl ClientFrame {
@@ -446,6 +515,39 @@ pub struct ConvEntry {
     pub peer_read_seq: Option<u64>,
 }
 
+/// One room of a `room.list` reply.
+#[derive(Clone, Debug, Serialize)]
+pub struct RoomEntry {
+    /// Room name.
+    pub name: RoomName,
+    /// Topic.
+    pub topic: String,
+    /// Member count.
+    pub members: u64,
+    /// Members online now.
+    pub online: u64,
+}
+
+/// One member of a `room.members` reply.
+#[derive(Clone, Debug, Serialize)]
+pub struct MemberEntry {
+    /// The member.
+    pub user: UserId,
+    /// `owner` or `member`.
+    pub role: &'static str,
+    /// Whether they have a session.
+    pub online: bool,
+}
+
+/// One invitation of a `room.invites` reply.
+#[derive(Clone, Debug, Serialize)]
+pub struct InviteEntry {
+    /// Room name.
+    pub room: RoomName,
+    /// Who invited.
+    pub from: UserId,
+}
+
 /// The result fields of an `ok` reply, flattened into it.
 #[derive(Clone, Debug, Serialize)]
 #[serde(untagged)]
@@ -502,6 +604,26 @@ pub enum Reply {
     Convs {
         /// Conversations, most recently active first.
         convs: Vec<ConvEntry>,
+    },
+    /// `room.create`, `room.join`.
+    Conv {
+        /// The room's conversation id.
+        conv: ConvId,
+    },
+    /// `room.list`.
+    Rooms {
+        /// Matching public rooms, most members first.
+        rooms: Vec<RoomEntry>,
+    },
+    /// `room.members`.
+    Members {
+        /// Members, longest-standing first.
+        members: Vec<MemberEntry>,
+    },
+    /// `room.invites`.
+    Invites {
+        /// Unused invitations.
+        invites: Vec<InviteEntry>,
     },
 }
 
@@ -609,6 +731,41 @@ pub enum ServerFrame {
         seq: u64,
         /// Always true for read receipts.
         read: bool,
+    },
+    /// Someone joined a room.
+    #[serde(rename = "room.joined")]
+    RoomJoined {
+        /// Room name.
+        room: RoomName,
+        /// Who.
+        user: UserId,
+    },
+    /// Someone left a room or was kicked.
+    #[serde(rename = "room.left")]
+    RoomLeft {
+        /// Room name.
+        room: RoomName,
+        /// Who.
+        user: UserId,
+        /// True when kicked (and banned) by the owner.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        kicked: Option<bool>,
+    },
+    /// An invitation.
+    #[serde(rename = "room.invited")]
+    RoomInvited {
+        /// Room name.
+        room: RoomName,
+        /// Who invited.
+        from: UserId,
+    },
+    /// A room's topic changed.
+    #[serde(rename = "room.topic")]
+    RoomTopic {
+        /// Room name.
+        room: RoomName,
+        /// The new topic.
+        topic: String,
     },
     /// Someone is typing.
     #[serde(rename = "typing")]

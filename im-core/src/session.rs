@@ -23,7 +23,7 @@ use crate::protocol::{BadFrame, ClientFrame, Reply, Request, ServerFrame, PROTOC
 use crate::reply::ReplyTo;
 use crate::transport::{CloseReason, Outbox, PeerInfo};
 use crate::user::{Attach, Detach, Synced, UserActor};
-use crate::{accounts, contacts, messages};
+use crate::{accounts, contacts, messages, rooms};
 
 /// Consecutive malformed frames after which the connection is closed.
 const MAX_BAD_STREAK: u32 = 16;
@@ -344,6 +344,49 @@ impl SessionActor {
                     async move { reply.send(messages::history(&me, &conv, before, limit).await) }
                         .into_actor(self),
                 );
+            }
+            ClientFrame::RoomCreate {
+                name,
+                topic,
+                public,
+            } => {
+                let f = async move { rooms::create(&me, &name, topic, public).await };
+                ctx.wait(f.into_actor(self).map(|r, _, _| reply.send(r)));
+            }
+            ClientFrame::RoomList { q } => {
+                ctx.spawn(async move { reply.send(rooms::list(&me, q).await) }.into_actor(self));
+            }
+            ClientFrame::RoomJoin { name } => {
+                let f = async move { rooms::join(&me, &name).await };
+                ctx.wait(f.into_actor(self).map(|r, _, _| reply.send(r)));
+            }
+            ClientFrame::RoomLeave { name } => {
+                let f = async move { rooms::leave(&me, &name).await };
+                ctx.wait(f.into_actor(self).map(|r, _, _| reply.send(r)));
+            }
+            ClientFrame::RoomInvite { name, user } => {
+                let f = async move { rooms::invite(&me, &name, &user).await };
+                ctx.wait(f.into_actor(self).map(|r, _, _| reply.send(r)));
+            }
+            ClientFrame::RoomInvites {} => {
+                ctx.spawn(async move { reply.send(rooms::invites(&me).await) }.into_actor(self));
+            }
+            ClientFrame::RoomMembers { name } => {
+                ctx.spawn(
+                    async move { reply.send(rooms::members(&me, &name).await) }.into_actor(self),
+                );
+            }
+            ClientFrame::RoomTopic { name, topic } => {
+                let f = async move { rooms::topic(&me, &name, topic).await };
+                ctx.wait(f.into_actor(self).map(|r, _, _| reply.send(r)));
+            }
+            ClientFrame::RoomKick { name, user } => {
+                let f = async move { rooms::kick(&me, &name, &user).await };
+                ctx.wait(f.into_actor(self).map(|r, _, _| reply.send(r)));
+            }
+            ClientFrame::RoomUnban { name, user } => {
+                let f = async move { rooms::unban(&me, &name, &user).await };
+                ctx.wait(f.into_actor(self).map(|r, _, _| reply.send(r)));
             }
             ClientFrame::Convs {} => {
                 ctx.spawn(async move { reply.send(messages::convs(&me).await) }.into_actor(self));

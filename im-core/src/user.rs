@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
-use crate::conversation::{ConversationActor, Submit};
+use crate::conversation::Submit;
 use crate::error::ProtoError;
 use crate::hub::Hub;
 use crate::ids::{now_millis, ConvId, Millis, SessionId, UserId};
@@ -581,15 +581,9 @@ pub(crate) struct SendDirect {
 }
 
 impl UserActor {
-    fn forward(&self, conv: ConvId, submit: Submit) {
-        let hub = self.hub.clone();
-        let c = conv.clone();
-        match self
-            .hub
-            .inner
-            .convs
-            .get_or_start(&conv, move || ConversationActor::new(hub, c).start())
-        {
+    fn forward(&self, conv: ConvId, mut submit: Submit) {
+        submit.checked = true;
+        match self.hub.conv_actor(&conv) {
             Some(lease) => lease.addr.do_send(submit.with_ticket(lease.ticket)),
             None => submit
                 .reply

@@ -245,3 +245,42 @@ async fn suspension_written_to_the_store_by_another_process_closes_sessions() {
         "{frames:?}"
     );
 }
+
+#[actix_rt::test]
+async fn a_room_of_a_thousand_members_gets_every_message_in_order() {
+    const MEMBERS: usize = 1000;
+    const MSGS: u64 = 20;
+    let hub = hub(|c| {
+        c.limits.outbound_queue = 4096;
+        c.auth.register_per_peer = u32::MAX;
+    });
+    let (mut owner, _) = C::login(&hub, "owner", "d").await;
+    let r = owner
+        .req(json!({"type":"room.create","name":"big","topic":"everyone"}))
+        .await;
+    assert_eq!(r["conv"], "room:big", "{r}");
+    let mut members = Vec::with_capacity(MEMBERS);
+    for i in 0..MEMBERS - 1 {
+        let (mut c, _) = C::login(&hub, &format!("m{i:04}"), "d").await;
+        let r = c.req(json!({"type":"room.join","name":"big"})).await;
+        assert_eq!(r["type"], "ok", "{r}");
+        members.push(c);
+    }
+    for i in 0..MSGS {
+        let r = owner
+            .req(json!({"type":"msg.send","room":"big","body":format!("m{i}")}))
+            .await;
+        assert_eq!(r["seq"], i + 1, "{r}");
+    }
+    for c in members.iter_mut() {
+        let mut seqs = Vec::new();
+        while seqs.len() < MSGS as usize {
+            let f = recv(&mut c.inner).await.expect("frame");
+            if f["type"] == "msg" {
+                assert_eq!(f["conv"], "room:big");
+                seqs.push(f["seq"].as_u64().unwrap());
+            }
+        }
+        assert_eq!(seqs, (1..=MSGS).collect::<Vec<_>>());
+    }
+}

@@ -12,8 +12,9 @@ mod memory;
 
 pub use memory::MemoryStore;
 
+use crate::error::StoreError;
 use crate::error::StoreResult;
-use crate::ids::{ConvId, Millis, UserId};
+use crate::ids::{ConvId, Millis, RoomName, UserId};
 
 /// A user account.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -162,6 +163,54 @@ pub struct ConvSummary {
     pub last: Option<StoredMessage>,
 }
 
+/// A room.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomRecord {
+    /// Normalised name, unique among rooms.
+    pub name: RoomName,
+    /// What the room is about (at most 256 characters).
+    pub topic: String,
+    /// Public rooms are listed and open to anyone not banned.
+    pub public: bool,
+    /// Creation time.
+    pub created_at: Millis,
+}
+
+/// A member's role in a room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoomRole {
+    /// Sets the topic, kicks and unbans; one per room.
+    Owner,
+    /// Everyone else.
+    Member,
+}
+
+/// A member of a room.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomMember {
+    /// The user.
+    pub user: UserId,
+    /// Their role.
+    pub role: RoomRole,
+    /// When they joined (the longest-standing member inherits ownership).
+    pub joined_at: Millis,
+}
+
+/// A room in a listing, with its member count.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomListing {
+    /// The room.
+    pub room: RoomRecord,
+    /// Number of members.
+    pub members: u64,
+}
+
+fn no_rooms<T>() -> StoreResult<T> {
+    Err(StoreError::Unavailable(
+        "this store does not support rooms".into(),
+    ))
+}
+
 /// Storage for everything the core keeps. Implementations are synchronous
 /// and thread-safe; the core calls them only off the async threads.
 pub trait Store: Send + Sync + 'static {
@@ -262,4 +311,66 @@ pub trait Store: Send + Sync + 'static {
     /// Every conversation of `user` with cursors for `device`, most recently
     /// active first.
     fn conversations(&self, user: &UserId, device: &str) -> StoreResult<Vec<ConvSummary>>;
+
+    // --- rooms (default: unsupported, so a store can add them later) ---
+    /// Creates a room with `owner` as its owner and first member;
+    /// `StoreError::Conflict` when the name is taken.
+    fn create_room(&self, room: &RoomRecord, owner: &UserId) -> StoreResult<()> {
+        let _ = (room, owner);
+        no_rooms()
+    }
+    /// Looks a room up.
+    fn room(&self, name: &RoomName) -> StoreResult<Option<RoomRecord>> {
+        let _ = name;
+        no_rooms()
+    }
+    /// Public rooms whose name or topic contains `q` (case-insensitive; all
+    /// without `q`), most members first, then by name, at most `limit`.
+    fn list_rooms(&self, q: Option<&str>, limit: usize) -> StoreResult<Vec<RoomListing>> {
+        let _ = (q, limit);
+        no_rooms()
+    }
+    /// A room's members, longest-standing first.
+    fn room_members(&self, name: &RoomName) -> StoreResult<Vec<RoomMember>> {
+        let _ = name;
+        no_rooms()
+    }
+    /// Adds `user` as a member whose cursors (read, and delivered for every
+    /// device) start at the room's last seq, and uses up any invitation.
+    /// False (and nothing changed) when already a member.
+    fn join_room(&self, name: &RoomName, user: &UserId, now: Millis) -> StoreResult<bool> {
+        let _ = (name, user, now);
+        no_rooms()
+    }
+    /// Removes `user` from the room. When they were the owner and members
+    /// remain, the longest-standing member becomes owner and is returned.
+    fn leave_room(&self, name: &RoomName, user: &UserId) -> StoreResult<Option<UserId>> {
+        let _ = (name, user);
+        no_rooms()
+    }
+    /// Replaces the topic.
+    fn set_room_topic(&self, name: &RoomName, topic: &str) -> StoreResult<()> {
+        let _ = (name, topic);
+        no_rooms()
+    }
+    /// Bans or unbans `user` from the room.
+    fn set_room_ban(&self, name: &RoomName, user: &UserId, banned: bool) -> StoreResult<()> {
+        let _ = (name, user, banned);
+        no_rooms()
+    }
+    /// Whether `user` is banned from the room.
+    fn is_room_banned(&self, name: &RoomName, user: &UserId) -> StoreResult<bool> {
+        let _ = (name, user);
+        no_rooms()
+    }
+    /// Records that `from` invited `user` (replacing an earlier invitation).
+    fn add_room_invite(&self, name: &RoomName, user: &UserId, from: &UserId) -> StoreResult<()> {
+        let _ = (name, user, from);
+        no_rooms()
+    }
+    /// Invitations `user` has not used, by room name: (room, from).
+    fn room_invites(&self, user: &UserId) -> StoreResult<Vec<(RoomName, UserId)>> {
+        let _ = user;
+        no_rooms()
+    }
 }

@@ -1,0 +1,363 @@
+//! Room requests: create, list, join, leave, invite, members, topic, kick,
+//! unban. The store holds the truth; membership changes and topics then go
+//! through the room's conversation actor, so members see them in order
+//! with the room's messages.
+
+use crate::conversation::{Broadcast, Membership, Reload};
+use crate::error::{ProtoError, StoreError};
+use crate::ids::{now_millis, ConvId, RoomName, UserId};
+use crate::protocol::{InviteEntry, MemberEntry, Reply, RoomEntry, ServerFrame};
+use crate::session::Me;
+use crate::store::{RoomMember, RoomRecord, RoomRole};
+use crate::user::Emit;
+
+/// Longest topic, in characters.
+pub const MAX_TOPIC_CHARS: usize = 256;
+/// Most rooms in a `room.list` reply.
+const LIST_MAX: usize = 100;
+
+fn no_room() -> ProtoError {
+    ProtoError::not_found("no such room")
+}
+
+fn too_long_topic(topic: &str) -> Result<(), ProtoError> {
+    if topic.chars().count() > MAX_TOPIC_CHARS {
+        return Err(ProtoError::too_large("topic is at most 256 characters"));
+    }
+    Ok(())
+}
+
+/// Runs a store closure on the pool.
+async fn store<T: Send + 'static>(
+    me: &Me,
+    f: impl FnOnce(&dyn crate::store::Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ProtoError> {
+    let s = me.hub.inner.store.clone();
+    Ok(me.hub.inner.pool.run(move || f(&*s)).await??)
+}
+
+/// What the caller is to a room.
+struct Standing {
+    room: RoomRecord,
+    members: Vec<RoomMember>,
+    banned: bool,
+}
+
+impl Standing {
+    fn member(&self, u: &UserId) -> Option<&RoomMember> {
+        self.members.iter().find(|m| &m.user == u)
+    }
+}
+
+/// Loads the room and the caller's standing; unknown rooms and names that
+/// cannot be rooms are `not_found`.
+async fn standing(me: &Me, name: &str) -> Result<(RoomName, Standing), ProtoError> {
+    let name = RoomName::parse(name).ok_or_else(no_room)?;
+    let (n, u) = (name.clone(), me.user.clone());
+    let st = store(me, move |s| {
+        let Some(room) = s.room(&n)? else {
+            return Ok(None);
+        };
+        Ok(Some(Standing {
+            members: s.room_members(&n)?,
+            banned: s.is_room_banned(&n, &u)?,
+            room,
+        }))
+    })
+    .await?
+    .ok_or_else(no_room)?;
+    Ok((name, st))
+}
+
+/// Private rooms are invisible to non-members.
+fn visible(me: &Me, st: &Standing) -> Result<(), ProtoError> {
+    if st.room.public || st.member(&me.user).is_some() {
+        Ok(())
+    } else {
+        Err(no_room())
+    }
+}
+
+/// Owner-only actions: non-members of private rooms get `not_found`,
+/// everyone else who is not the owner `forbidden`.
+fn owner(me: &Me, st: &Standing) -> Result<(), ProtoError> {
+    visible(me, st)?;
+    match st.member(&me.user) {
+        Some(m) if m.role == RoomRole::Owner => Ok(()),
+        _ => Err(ProtoError::forbidden("only the room's owner may do this")),
+    }
+}
+
+fn tell_room(me: &Me, name: &RoomName, user: &UserId, joined: bool, frame: ServerFrame) {
+    if let Some(l) = me.hub.conv_actor(&ConvId::Room(name.clone())) {
+        l.addr.do_send(Membership {
+            user: user.clone(),
+            joined,
+            frame: frame.encode(),
+            _ticket: Some(l.ticket),
+        });
+    }
+}
+
+/// `room.create`.
+pub(crate) async fn create(
+    me: &Me,
+    name: &str,
+    topic: Option<String>,
+    public: Option<bool>,
+) -> Result<Reply, ProtoError> {
+    let name = RoomName::parse(name).ok_or_else(|| {
+        ProtoError::bad_request(
+            "room names are 3 to 32 characters of a-z 0-9 _ . - starting with a letter or digit",
+        )
+    })?;
+    let topic = topic.unwrap_or_default();
+    too_long_topic(&topic)?;
+    let record = RoomRecord {
+        name: name.clone(),
+        topic,
+        public: public.unwrap_or(true),
+        created_at: now_millis(),
+    };
+    let owner = me.user.clone();
+    match store(me, move |s| s.create_room(&record, &owner)).await {
+        Err(e) if e.code == crate::error::ErrorCode::Conflict => {
+            return Err(ProtoError::conflict("a room with this name exists"))
+        }
+        r => r?,
+    }
+    let conv = ConvId::Room(name.clone());
+    // An actor that looked for this room before it existed must load it.
+    if let Some(l) = me.hub.inner.convs.get(&conv) {
+        l.addr.do_send(Reload {
+            _ticket: Some(l.ticket),
+        });
+    }
+    me.user_addr.do_send(Emit {
+        frame: ServerFrame::RoomJoined {
+            room: name,
+            user: me.user.clone(),
+        }
+        .encode(),
+        except: Some(me.session),
+    });
+    Ok(Reply::Conv { conv })
+}
+
+/// `room.list`.
+pub(crate) async fn list(me: &Me, q: Option<String>) -> Result<Reply, ProtoError> {
+    if q.as_ref()
+        .is_some_and(|q| q.chars().count() > MAX_TOPIC_CHARS)
+    {
+        return Err(ProtoError::too_large("query is at most 256 characters"));
+    }
+    let found = store(me, move |s| {
+        let rooms = s.list_rooms(q.as_deref(), LIST_MAX)?;
+        let mut out = Vec::with_capacity(rooms.len());
+        for r in rooms {
+            let members = s.room_members(&r.room.name)?;
+            out.push((r, members));
+        }
+        Ok(out)
+    })
+    .await?;
+    let users = &me.hub.inner.users;
+    let rooms = found
+        .into_iter()
+        .map(|(r, members)| RoomEntry {
+            online: members
+                .iter()
+                .filter(|m| users.get(&m.user).is_some())
+                .count() as u64,
+            name: r.room.name,
+            topic: r.room.topic,
+            members: r.members,
+        })
+        .collect();
+    Ok(Reply::Rooms { rooms })
+}
+
+/// `room.join`.
+pub(crate) async fn join(me: &Me, name: &str) -> Result<Reply, ProtoError> {
+    let (name, st) = standing(me, name).await?;
+    let conv = ConvId::Room(name.clone());
+    if st.member(&me.user).is_some() {
+        return Ok(Reply::Conv { conv });
+    }
+    if !st.room.public {
+        let (n, u) = (name.clone(), me.user.clone());
+        let invited = store(me, move |s| {
+            Ok(s.room_invites(&u)?.iter().any(|(r, _)| *r == n))
+        })
+        .await?;
+        if !invited {
+            return Err(no_room());
+        }
+    }
+    if st.banned {
+        return Err(ProtoError::forbidden("you are banned from this room"));
+    }
+    let (n, u) = (name.clone(), me.user.clone());
+    if store(me, move |s| s.join_room(&n, &u, now_millis())).await? {
+        let frame = ServerFrame::RoomJoined {
+            room: name.clone(),
+            user: me.user.clone(),
+        };
+        tell_room(me, &name, &me.user, true, frame);
+    }
+    Ok(Reply::Conv { conv })
+}
+
+/// `room.leave`.
+pub(crate) async fn leave(me: &Me, name: &str) -> Result<Reply, ProtoError> {
+    let (name, st) = standing(me, name).await?;
+    visible(me, &st)?;
+    if st.member(&me.user).is_none() {
+        return Err(ProtoError::not_found("you are not in this room"));
+    }
+    let (n, u) = (name.clone(), me.user.clone());
+    store(me, move |s| s.leave_room(&n, &u)).await?;
+    let frame = ServerFrame::RoomLeft {
+        room: name.clone(),
+        user: me.user.clone(),
+        kicked: None,
+    };
+    tell_room(me, &name, &me.user, false, frame);
+    Ok(Reply::Empty)
+}
+
+/// `room.invite`: `room.invited` reaches the invitee now if online; the
+/// invitation waits in `room.invites` otherwise.
+pub(crate) async fn invite(me: &Me, name: &str, user: &str) -> Result<Reply, ProtoError> {
+    let (name, st) = standing(me, name).await?;
+    visible(me, &st)?;
+    let invitee = UserId::parse(user).ok_or_else(|| ProtoError::not_found("no such user"))?;
+    let (i, u) = (invitee.clone(), me.user.clone());
+    let (exists, blocked) = store(me, move |s| {
+        Ok((
+            s.user(&i)?.is_some(),
+            s.blocks(&i)?.contains(&u) || s.blocks(&u)?.contains(&i),
+        ))
+    })
+    .await?;
+    if !exists {
+        return Err(ProtoError::not_found("no such user"));
+    }
+    if st.member(&me.user).is_none() {
+        return Err(ProtoError::forbidden("only members may invite"));
+    }
+    if blocked {
+        return Err(ProtoError::forbidden("not allowed to invite this user"));
+    }
+    if invitee == me.user || st.member(&invitee).is_some() {
+        return Ok(Reply::Empty);
+    }
+    let (n, i, u) = (name.clone(), invitee.clone(), me.user.clone());
+    store(me, move |s| s.add_room_invite(&n, &i, &u)).await?;
+    if let Some(l) = me.hub.inner.users.get(&invitee) {
+        l.addr.do_send(Emit {
+            frame: ServerFrame::RoomInvited {
+                room: name,
+                from: me.user.clone(),
+            }
+            .encode(),
+            except: None,
+        });
+    }
+    Ok(Reply::Empty)
+}
+
+/// `room.invites`.
+pub(crate) async fn invites(me: &Me) -> Result<Reply, ProtoError> {
+    let u = me.user.clone();
+    let list = store(me, move |s| s.room_invites(&u)).await?;
+    Ok(Reply::Invites {
+        invites: list
+            .into_iter()
+            .map(|(room, from)| InviteEntry { room, from })
+            .collect(),
+    })
+}
+
+/// `room.members`: for members, and for anyone in a public room.
+pub(crate) async fn members(me: &Me, name: &str) -> Result<Reply, ProtoError> {
+    let (_, st) = standing(me, name).await?;
+    visible(me, &st)?;
+    let users = &me.hub.inner.users;
+    Ok(Reply::Members {
+        members: st
+            .members
+            .into_iter()
+            .map(|m| MemberEntry {
+                online: users.get(&m.user).is_some(),
+                role: match m.role {
+                    RoomRole::Owner => "owner",
+                    RoomRole::Member => "member",
+                },
+                user: m.user,
+            })
+            .collect(),
+    })
+}
+
+/// `room.topic` (owner).
+pub(crate) async fn topic(me: &Me, name: &str, topic: String) -> Result<Reply, ProtoError> {
+    too_long_topic(&topic)?;
+    let (name, st) = standing(me, name).await?;
+    owner(me, &st)?;
+    let (n, t) = (name.clone(), topic.clone());
+    store(me, move |s| s.set_room_topic(&n, &t)).await?;
+    if let Some(l) = me.hub.conv_actor(&ConvId::Room(name.clone())) {
+        l.addr.do_send(Broadcast {
+            frame: ServerFrame::RoomTopic { room: name, topic }.encode(),
+            _ticket: Some(l.ticket),
+        });
+    }
+    Ok(Reply::Empty)
+}
+
+/// `room.kick` (owner): removes and bans.
+pub(crate) async fn kick(me: &Me, name: &str, user: &str) -> Result<Reply, ProtoError> {
+    let (name, st) = standing(me, name).await?;
+    let target = UserId::parse(user).ok_or_else(|| ProtoError::not_found("no such user"))?;
+    owner(me, &st)?;
+    if target == me.user {
+        return Err(ProtoError::bad_request(
+            "the owner cannot kick themselves; leave instead",
+        ));
+    }
+    let was_member = st.member(&target).is_some();
+    let (n, t) = (name.clone(), target.clone());
+    let exists = store(me, move |s| {
+        if s.user(&t)?.is_none() {
+            return Ok(false);
+        }
+        s.set_room_ban(&n, &t, true)?;
+        if was_member {
+            s.leave_room(&n, &t)?;
+        }
+        Ok(true)
+    })
+    .await?;
+    if !exists {
+        return Err(ProtoError::not_found("no such user"));
+    }
+    if was_member {
+        let frame = ServerFrame::RoomLeft {
+            room: name.clone(),
+            user: target.clone(),
+            kicked: Some(true),
+        };
+        tell_room(me, &name, &target, false, frame);
+    }
+    Ok(Reply::Empty)
+}
+
+/// `room.unban` (owner).
+pub(crate) async fn unban(me: &Me, name: &str, user: &str) -> Result<Reply, ProtoError> {
+    let (name, st) = standing(me, name).await?;
+    let target = UserId::parse(user).ok_or_else(|| ProtoError::not_found("no such user"))?;
+    owner(me, &st)?;
+    store(me, move |s| s.set_room_ban(&name, &target, false)).await?;
+    Ok(Reply::Empty)
+}
