@@ -82,6 +82,9 @@ pub struct Limits {
     pub sync_buffer: usize,
     /// Seconds an idle conversation actor lives before stopping (default 60).
     pub conv_idle_secs: u64,
+    /// Unfinished uploads, and finished files never sent, are removed after
+    /// this many seconds (default 3600).
+    pub upload_ttl_secs: u64,
 }
 
 impl Default for Limits {
@@ -98,6 +101,7 @@ impl Default for Limits {
             max_in_flight: 64,
             sync_buffer: 4096,
             conv_idle_secs: 60,
+            upload_ttl_secs: 3600,
         }
     }
 }

@@ -29,7 +29,7 @@ pub(crate) struct Submit {
     pub session: SessionId,
     pub body: String,
     pub client_id: Option<String>,
-    pub attachment: Option<String>,
+    pub attachment: Option<crate::files::AttachmentMeta>,
     pub reply: ReplyTo,
     /// Keeps the actor from retiring until this message is answered.
     pub ticket: Option<Ticket>,
@@ -194,12 +194,32 @@ impl ConversationActor {
                 device: s.device.clone(),
                 body: s.body.clone(),
                 client_id: s.client_id.clone(),
-                attachment: s.attachment.clone(),
+                attachment: s.attachment.as_ref().map(|a| a.file.clone()),
                 now,
             })
             .collect();
         let writer = self.hub.inner.writer.clone();
-        let f = async move { writer.append(msgs).await };
+        // Files sent here become readable by the members before anyone is
+        // told about them (and, attached, are never collected as unsent).
+        let attach: Vec<String> = batch
+            .iter()
+            .filter_map(|s| s.attachment.as_ref().map(|a| a.file.clone()))
+            .collect();
+        let (hub, conv) = (self.hub.clone(), self.conv.clone());
+        let f = async move {
+            if !attach.is_empty() {
+                let store = hub.inner.store.clone();
+                hub.inner
+                    .pool
+                    .run(move || {
+                        attach
+                            .iter()
+                            .try_for_each(|id| store.attach_file(id, &conv))
+                    })
+                    .await??;
+            }
+            writer.append(msgs).await
+        };
         ctx.spawn(f.into_actor(self).map(move |r, act, ctx| {
             act.writing = false;
             act.last_active = Instant::now();
@@ -222,6 +242,7 @@ impl ConversationActor {
                             body: s.body,
                             ts: a.ts,
                             client_id: s.client_id,
+                            attachment: s.attachment,
                         })
                         .encode();
                         for m in &members {

@@ -47,6 +47,12 @@ pub(crate) struct HubInner {
     pub users: Directory<UserId, UserActor>,
     pub convs: Directory<ConvId, ConversationActor>,
     pub throttles: Throttles,
+    /// File bytes.
+    pub blobs: Arc<dyn crate::blob::BlobStore>,
+    /// Running hashes of uploads in progress.
+    pub uploads: Arc<crate::files::Uploads>,
+    /// The key signing download links, read once from the store.
+    pub link_secret: std::sync::OnceLock<Arc<Vec<u8>>>,
     next_session: AtomicU64,
     sessions: Mutex<HashMap<SessionId, Addr<SessionActor>>>,
     shutting_down: AtomicBool,
@@ -62,8 +68,18 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// Starts the core on `store` with `config`.
+    /// Starts the core on `store` with `config`, keeping file bytes in
+    /// memory (see [`Hub::with_blobs`] for a durable blob store).
     pub fn new(config: Config, store: Arc<dyn Store>) -> Hub {
+        Self::with_blobs(config, store, Arc::new(crate::blob::MemoryBlobStore::new()))
+    }
+
+    /// Starts the core on `store` and `blobs` with `config`.
+    pub fn with_blobs(
+        config: Config,
+        store: Arc<dyn Store>,
+        blobs: Arc<dyn crate::blob::BlobStore>,
+    ) -> Hub {
         let w = Duration::from_secs(config.auth.rate_window_secs.max(1));
         let throttles = Throttles {
             login_per_user: RateLimiter::new(config.auth.login_failures_per_user, w),
@@ -78,6 +94,9 @@ impl Hub {
             users: Directory::new(),
             convs: Directory::new(),
             throttles,
+            blobs,
+            uploads: Arc::default(),
+            link_secret: std::sync::OnceLock::new(),
             next_session: AtomicU64::new(1),
             sessions: Mutex::new(HashMap::new()),
             shutting_down: AtomicBool::new(false),
@@ -87,7 +106,31 @@ impl Hub {
             inner: Arc::new(inner),
         };
         hub.watch_suspensions();
+        hub.collect_files_periodically();
         hub
+    }
+
+    /// Runs [`Hub::collect_files`] every quarter of `limits.upload_ttl_secs`
+    /// (at most every 5 minutes).
+    fn collect_files_periodically(&self) {
+        let ttl = self.inner.config.limits.upload_ttl_secs.max(1);
+        let every = Duration::from_secs((ttl / 4).clamp(1, 300));
+        let weak = Arc::downgrade(&self.inner);
+        actix_rt::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                let hub = Hub { inner };
+                match hub.collect_files().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(files = n, "removed stale files"),
+                    Err(e) => tracing::debug!(error = %e, "file cleanup skipped"),
+                }
+            }
+        });
     }
 
     /// Polls the store for suspended accounts and closes the sessions of

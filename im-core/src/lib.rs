@@ -58,8 +58,10 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod blob;
 pub mod config;
 pub mod error;
+pub mod files;
 pub mod hub;
 pub mod ids;
 pub mod names;

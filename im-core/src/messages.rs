@@ -3,6 +3,7 @@
 
 use crate::conversation::{Submit, TypingIn};
 use crate::error::ProtoError;
+use crate::files::{self, AttachmentMeta};
 use crate::ids::{ConvId, RoomName, UserId};
 use crate::protocol::{ConvEntry, MsgFrame, Reply, ServerFrame, Status};
 use crate::reply::ReplyTo;
@@ -24,7 +25,8 @@ const HISTORY_PAGE_BYTES: usize = 1 << 20;
 const REPLAY_PAGE: u64 = 200;
 
 /// The wire form of a stored message.
-pub(crate) fn msg_frame(m: StoredMessage) -> ServerFrame {
+pub(crate) fn msg_frame(m: StoredMessage, metas: &Metas) -> ServerFrame {
+    let attachment = m.attachment.as_ref().and_then(|id| metas.get(id).cloned());
     ServerFrame::Msg(MsgFrame {
         conv: m.conv,
         seq: m.seq,
@@ -32,7 +34,20 @@ pub(crate) fn msg_frame(m: StoredMessage) -> ServerFrame {
         body: m.body,
         ts: m.ts,
         client_id: m.client_id,
+        attachment,
     })
+}
+
+/// Attachment metadata by file id.
+pub(crate) type Metas = std::collections::HashMap<String, AttachmentMeta>;
+
+/// Messages with the metadata of their attachments (on the pool).
+fn with_metas(
+    s: &dyn crate::store::Store,
+    msgs: Vec<StoredMessage>,
+) -> Result<(Vec<StoredMessage>, Metas), crate::error::StoreError> {
+    let metas = files::metas(s, msgs.iter().filter_map(|m| m.attachment.clone()))?;
+    Ok((msgs, metas))
 }
 
 /// The recipient of a `msg.send` or `typing`, validated in protocol order.
@@ -63,53 +78,58 @@ fn target(me: &Me, to: Option<String>, room: Option<String>) -> Result<Target, P
     }
 }
 
-/// `msg.send`: validated here, permission-checked by our user actor,
-/// stored and fanned out by the conversation actor.
+/// The checks of `msg.send` that need nothing but the frame: fields
+/// (`bad_request`), then sizes (`too_large`).
+pub(crate) fn check_send(
+    me: &Me,
+    to: &Option<String>,
+    room: &Option<String>,
+    body: &str,
+    client_id: &Option<String>,
+    has_attachment: bool,
+) -> Result<(), ProtoError> {
+    let limits = &me.hub.config().limits;
+    if to.is_some() == room.is_some() {
+        return Err(ProtoError::bad_request(
+            "give exactly one of `to` and `room`",
+        ));
+    }
+    if client_id
+        .as_ref()
+        .is_some_and(|c| c.chars().count() > MAX_CLIENT_ID_CHARS)
+    {
+        return Err(ProtoError::bad_request(
+            "client_id is at most 64 characters",
+        ));
+    }
+    if !has_attachment && body.chars().all(char::is_whitespace) {
+        return Err(ProtoError::bad_request("empty message"));
+    }
+    if to.as_deref().and_then(UserId::parse).as_ref() == Some(&me.user) {
+        return Err(ProtoError::bad_request("cannot message yourself"));
+    }
+    if body.len() > limits.max_body {
+        return Err(ProtoError::too_large(format!(
+            "body is over {} bytes",
+            limits.max_body
+        )));
+    }
+    Ok(())
+}
+
+/// `msg.send` after [`check_send`] (and, with an attachment, after the
+/// file was found readable): permission is checked by our user actor
+/// (direct) or the room's actor, which stores and fans out.
 pub(crate) fn send(
     me: &Me,
     to: Option<String>,
     room: Option<String>,
-    body: Option<String>,
+    body: String,
     client_id: Option<String>,
-    attachment: Option<String>,
+    attachment: Option<AttachmentMeta>,
     reply: ReplyTo,
 ) {
-    let limits = &me.hub.config().limits;
-    let body = body.unwrap_or_default();
-    let check = (|| {
-        if to.is_some() == room.is_some() {
-            return Err(ProtoError::bad_request(
-                "give exactly one of `to` and `room`",
-            ));
-        }
-        if client_id
-            .as_ref()
-            .is_some_and(|c| c.chars().count() > MAX_CLIENT_ID_CHARS)
-        {
-            return Err(ProtoError::bad_request(
-                "client_id is at most 64 characters",
-            ));
-        }
-        if attachment.is_none() && body.chars().all(char::is_whitespace) {
-            return Err(ProtoError::bad_request("empty message"));
-        }
-        if to.as_deref() == Some(me.user.as_str())
-            || to.as_deref().and_then(UserId::parse).as_ref() == Some(&me.user)
-        {
-            return Err(ProtoError::bad_request("cannot message yourself"));
-        }
-        if body.len() > limits.max_body {
-            return Err(ProtoError::too_large(format!(
-                "body is over {} bytes",
-                limits.max_body
-            )));
-        }
-        if attachment.is_some() {
-            return Err(ProtoError::not_found("no such file"));
-        }
-        target(me, to, room)
-    })();
-    let target = match check {
+    let target = match target(me, to, room) {
         Ok(t) => t,
         Err(e) => return reply.err(e),
     };
@@ -248,12 +268,13 @@ pub(crate) async fn history(
     let limit = limit.min(HISTORY_MAX) as usize;
     let conv = member_conv(me, conv).await?;
     let store = me.hub.inner.store.clone();
-    let mut page = me
+    let page = me
         .hub
         .inner
         .pool
-        .run(move || store.messages_before(&conv, before, limit + 1))
+        .run(move || with_metas(&*store, store.messages_before(&conv, before, limit + 1)?))
         .await??;
+    let (mut page, metas) = page;
     let mut more = page.len() > limit;
     if more {
         page.remove(0);
@@ -269,7 +290,11 @@ pub(crate) async fn history(
         }
         keep = i;
     }
-    let messages = page.split_off(keep).into_iter().map(msg_frame).collect();
+    let messages = page
+        .split_off(keep)
+        .into_iter()
+        .map(|m| msg_frame(m, &metas))
+        .collect();
     Ok(Reply::History { messages, more })
 }
 
@@ -281,8 +306,17 @@ pub(crate) async fn convs(me: &Me) -> Result<Reply, ProtoError> {
         .hub
         .inner
         .pool
-        .run(move || store.conversations(&u, &d))
+        .run(move || -> Result<_, crate::error::StoreError> {
+            let list = store.conversations(&u, &d)?;
+            let metas = files::metas(
+                &*store,
+                list.iter()
+                    .filter_map(|c| c.last.as_ref()?.attachment.clone()),
+            )?;
+            Ok((list, metas))
+        })
         .await??;
+    let (list, metas) = list;
     let convs = list
         .into_iter()
         .filter(|c| !(c.conv.is_direct() && c.last_seq == 0))
@@ -291,7 +325,7 @@ pub(crate) async fn convs(me: &Me) -> Result<Reply, ProtoError> {
             last_seq: c.last_seq,
             read_seq: c.read_seq,
             unread: c.unread,
-            last: c.last.map(msg_frame),
+            last: c.last.map(|m| msg_frame(m, &metas)),
             peer_read_seq: c.peer_read_seq,
         })
         .collect();
@@ -353,15 +387,16 @@ pub(crate) async fn replay(me: &Me, outbox: &Outbox) -> Replayed {
                 .hub
                 .inner
                 .pool
-                .run(move || store.messages_after(&conv, after, take))
+                .run(move || with_metas(&*store, store.messages_after(&conv, after, take)?))
                 .await
             {
-                Ok(Ok(p)) if !p.is_empty() => p,
+                Ok(Ok(p)) if !p.0.is_empty() => p,
                 _ => break,
             };
+            let (page, metas) = page;
             for m in page {
                 after = m.seq;
-                if !outbox.push_wait(msg_frame(m).encode()).await {
+                if !outbox.push_wait(msg_frame(m, &metas).encode()).await {
                     return replayed;
                 }
             }

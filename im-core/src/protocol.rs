@@ -253,6 +253,54 @@ pub enum ClientFrame {
         /// Banned user.
         user: String,
     },
+    /// Start an upload.
+    #[serde(rename = "file.begin")]
+    FileBegin {
+        /// Display name, 1 to 255 characters.
+        name: String,
+        /// `type/subtype`, default `application/octet-stream`.
+        mime: Option<String>,
+        /// Size in bytes.
+        size: u64,
+    },
+    /// Upload bytes at `offset`.
+    #[serde(rename = "file.chunk")]
+    FileChunk {
+        /// File id.
+        file: String,
+        /// Where these bytes go: the bytes received so far.
+        offset: u64,
+        /// Standard base64, at most 32768 decoded bytes.
+        data: String,
+    },
+    /// Where to resume an upload.
+    #[serde(rename = "file.status")]
+    FileStatus {
+        /// File id.
+        file: String,
+    },
+    /// Finish an upload.
+    #[serde(rename = "file.end")]
+    FileEnd {
+        /// File id.
+        file: String,
+    },
+    /// Read part of a file.
+    #[serde(rename = "file.read")]
+    FileRead {
+        /// File id.
+        file: String,
+        /// Start (default 0).
+        offset: Option<u64>,
+        /// Bytes wanted (at most 32768 served).
+        len: Option<u64>,
+    },
+    /// A signed download link.
+    #[serde(rename = "file.url")]
+    FileUrl {
+        /// File id.
+        file: String,
+    },
 }
 
 impl ClientFrame {
@@ -483,6 +531,9 @@ pub struct MsgFrame {
     /// The sender's idempotency key, when given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// The attached file, when one was sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<crate::files::AttachmentMeta>,
 }
 
 /// One device in a `devices` reply.
@@ -624,6 +675,43 @@ pub enum Reply {
     Invites {
         /// Unused invitations.
         invites: Vec<InviteEntry>,
+    },
+    /// `file.begin`.
+    FileBegun {
+        /// The new file's id.
+        file: String,
+    },
+    /// `file.status`.
+    FileStatus {
+        /// Bytes received.
+        received: u64,
+        /// Announced size.
+        size: u64,
+        /// Whether `file.end` succeeded.
+        done: bool,
+    },
+    /// `file.end`.
+    FileEnded {
+        /// File id.
+        file: String,
+        /// Size.
+        size: u64,
+        /// Lowercase hex SHA-256.
+        sha256: String,
+    },
+    /// `file.read`.
+    FileData {
+        /// Base64 of the bytes.
+        data: String,
+        /// Whether these reach the end of the file.
+        eof: bool,
+    },
+    /// `file.url`.
+    FileUrl {
+        /// Path with signature.
+        url: String,
+        /// Expiry, ms since epoch.
+        expires: i64,
     },
 }
 
@@ -860,6 +948,7 @@ mod tests {
             body: String::new(),
             ts: 5,
             client_id: None,
+            attachment: None,
         });
         assert_eq!(
             enc(&m),

@@ -23,7 +23,7 @@ use crate::protocol::{BadFrame, ClientFrame, Reply, Request, ServerFrame, PROTOC
 use crate::reply::ReplyTo;
 use crate::transport::{CloseReason, Outbox, PeerInfo};
 use crate::user::{Attach, Detach, Synced, UserActor};
-use crate::{accounts, contacts, messages, rooms};
+use crate::{accounts, contacts, files, messages, rooms};
 
 /// Consecutive malformed frames after which the connection is closed.
 const MAX_BAD_STREAK: u32 = 16;
@@ -328,7 +328,55 @@ impl SessionActor {
                 body,
                 client_id,
                 attachment,
-            } => messages::send(&me, to, room, body, client_id, attachment, reply),
+            } => {
+                let body = body.unwrap_or_default();
+                if let Err(e) =
+                    messages::check_send(&me, &to, &room, &body, &client_id, attachment.is_some())
+                {
+                    return reply.err(e);
+                }
+                let Some(file) = attachment else {
+                    return messages::send(&me, to, room, body, client_id, None, reply);
+                };
+                // Find the file first, in order with this session's other
+                // requests; then send as usual.
+                let hub = me.hub.clone();
+                let user = me.user.clone();
+                let f = async move { files::readable(&hub, &user, &file).await };
+                ctx.wait(f.into_actor(self).map(move |r, _, _| {
+                    match r.map(|f| crate::files::AttachmentMeta::of(&f)) {
+                        Ok(Some(meta)) => {
+                            messages::send(&me, to, room, body, client_id, Some(meta), reply)
+                        }
+                        Ok(None) => reply.err(ProtoError::not_found("no such file")),
+                        Err(e) => reply.err(e),
+                    }
+                }));
+            }
+            ClientFrame::FileBegin { name, mime, size } => {
+                let f = async move { files::begin(&me, name, mime, size).await };
+                ctx.wait(f.into_actor(self).map(|r, _, _| reply.send(r)));
+            }
+            ClientFrame::FileChunk { file, offset, data } => {
+                let f = async move { files::chunk(&me, &file, offset, &data).await };
+                ctx.wait(f.into_actor(self).map(|r, _, _| reply.send(r)));
+            }
+            ClientFrame::FileStatus { file } => {
+                let f = async move { files::status(&me, &file).await };
+                ctx.wait(f.into_actor(self).map(|r, _, _| reply.send(r)));
+            }
+            ClientFrame::FileEnd { file } => {
+                let f = async move { files::end(&me, &file).await };
+                ctx.wait(f.into_actor(self).map(|r, _, _| reply.send(r)));
+            }
+            ClientFrame::FileRead { file, offset, len } => {
+                let f = async move { files::read(&me, &file, offset.unwrap_or(0), len).await };
+                ctx.spawn(f.into_actor(self).map(|r, _, _| reply.send(r)));
+            }
+            ClientFrame::FileUrl { file } => {
+                let f = async move { files::url(&me, &file).await };
+                ctx.spawn(f.into_actor(self).map(|r, _, _| reply.send(r)));
+            }
             ClientFrame::Typing { to, room } => messages::typing(&me, to, room, reply),
             ClientFrame::MsgAck { conv, seq, read } => {
                 ctx.spawn(

@@ -8,3 +8,4 @@ mod delivery;
 mod framing;
 mod messages;
 mod presence;
+mod rooms;

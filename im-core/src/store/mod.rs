@@ -205,6 +205,34 @@ pub struct RoomListing {
     pub members: u64,
 }
 
+/// An uploaded (or uploading) file's metadata. The bytes live in a
+/// [`crate::blob::BlobStore`] under `sha256` once finished.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileRecord {
+    /// Opaque id (`f-` and 32 hex digits), server-generated.
+    pub id: String,
+    /// Who uploads it.
+    pub uploader: UserId,
+    /// Display name, 1 to 255 characters; never used as a path.
+    pub name: String,
+    /// MIME type, `type/subtype`.
+    pub mime: String,
+    /// Announced size in bytes.
+    pub size: u64,
+    /// Bytes received so far.
+    pub received: u64,
+    /// Lowercase hex SHA-256, once finished.
+    pub sha256: Option<String>,
+    /// When the upload began.
+    pub created_at: Millis,
+}
+
+fn no_files<T>() -> StoreResult<T> {
+    Err(StoreError::Unavailable(
+        "this store does not support files".into(),
+    ))
+}
+
 fn no_rooms<T>() -> StoreResult<T> {
     Err(StoreError::Unavailable(
         "this store does not support rooms".into(),
@@ -372,5 +400,69 @@ pub trait Store: Send + Sync + 'static {
     fn room_invites(&self, user: &UserId) -> StoreResult<Vec<(RoomName, UserId)>> {
         let _ = user;
         no_rooms()
+    }
+
+    // --- files (default: unsupported) ---
+    /// Records a new upload.
+    fn create_file(&self, file: &FileRecord) -> StoreResult<()> {
+        let _ = file;
+        no_files()
+    }
+    /// Looks a file up.
+    fn file(&self, id: &str) -> StoreResult<Option<FileRecord>> {
+        let _ = id;
+        no_files()
+    }
+    /// Records upload progress.
+    fn set_file_received(&self, id: &str, received: u64) -> StoreResult<()> {
+        let _ = (id, received);
+        no_files()
+    }
+    /// Marks an upload finished with its hash.
+    fn finish_file(&self, id: &str, sha256: &str) -> StoreResult<()> {
+        let _ = (id, sha256);
+        no_files()
+    }
+    /// Records that the file was sent to `conv` (its members may read it).
+    fn attach_file(&self, id: &str, conv: &ConvId) -> StoreResult<()> {
+        let _ = (id, conv);
+        no_files()
+    }
+    /// The conversations the file was sent to.
+    fn file_convs(&self, id: &str) -> StoreResult<Vec<ConvId>> {
+        let _ = id;
+        no_files()
+    }
+    /// Bytes a user's files take (announced sizes, unfinished ones included).
+    fn user_file_bytes(&self, user: &UserId) -> StoreResult<u64> {
+        let _ = user;
+        no_files()
+    }
+    /// Unfinished uploads begun before `before`, and finished files begun
+    /// before `before` that no conversation refers to: what cleanup removes.
+    fn stale_files(&self, before: Millis) -> StoreResult<Vec<FileRecord>> {
+        let _ = before;
+        no_files()
+    }
+    /// Forgets a file's metadata.
+    fn delete_file(&self, id: &str) -> StoreResult<()> {
+        let _ = id;
+        no_files()
+    }
+    /// Whether another file record still uses the blob `sha256`.
+    fn blob_in_use(&self, sha256: &str) -> StoreResult<bool> {
+        let _ = sha256;
+        no_files()
+    }
+    /// The user and device whose current token hashes to `token_hash`.
+    fn user_by_token(&self, token_hash: &str) -> StoreResult<Option<(UserId, DeviceRecord)>> {
+        let _ = token_hash;
+        no_files()
+    }
+    /// A 32-byte secret kept by the store (created on first use), for
+    /// signing download links so they stay valid across restarts and
+    /// server processes.
+    fn server_secret(&self) -> StoreResult<Vec<u8>> {
+        no_files()
     }
 }
