@@ -1,13 +1,17 @@
 //! # im-transport-ws
 //!
 //! The IM protocol over WebSocket, on actix-web: one JSON frame per text
-//! message at `GET /ws`, plus `GET /healthz`. TCP and WebSocket sessions
+//! message at `GET /ws`, plus `GET /healthz` and file downloads at
+//! `GET /files/<file>`. TCP and WebSocket sessions
 //! are the same sessions to the core, so users on either talk to each other.
 //!
 //! ## Layout
 //! - [`routes`]: mount `/ws` and `/healthz` in your own actix-web `App`.
 //! - [`serve`]: a ready HTTP server on a bound listener with graceful shutdown.
 //! - `socket`: one WebSocket connection: frames in, frames out, pings.
+//! - `download`: `GET`/`HEAD /files/<file>` with a bearer token or a signed
+//!   link, `Range`, `ETag`, and headers that keep uploads from running
+//!   script in the web client's origin.
 //!
 //! ## In your own app
 //! ```no_run
@@ -43,6 +47,7 @@
 
 #![warn(missing_docs)]
 
+mod download;
 mod socket;
 
 use std::future::Future;
@@ -100,7 +105,9 @@ pub fn routes(hub: Hub) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.app_data(web::Data::new(hub))
             .route("/ws", web::get().to(ws))
-            .route("/healthz", web::get().to(healthz));
+            .route("/healthz", web::get().to(healthz))
+            .route("/files/{file}", web::get().to(download::download))
+            .route("/files/{file}", web::head().to(download::download));
     }
 }
 
