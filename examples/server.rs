@@ -239,8 +239,9 @@ async fn serve(s: Settings, store: std::sync::Arc<dyn im_core::Store>) -> anyhow
         policy: s.policy,
         pool: s.pool,
     };
-    tracing::debug!(files = %s.files.dir, "files are not served by this build yet");
-    let hub = Hub::new(config, store);
+    let blobs = im_examples::FsBlobStore::open(&s.files.dir)
+        .with_context(|| format!("cannot use files.dir {}", s.files.dir))?;
+    let hub = Hub::with_blobs(config, store, std::sync::Arc::new(blobs));
     let tcp = TcpListener::bind(s.tcp.listen)
         .await
         .with_context(|| format!("cannot listen on {}", s.tcp.listen))?;

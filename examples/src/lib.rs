@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use im_core::Store;
-pub use im_store::StoreOptions;
+pub use im_store::{FsBlobStore, StoreOptions};
 
 /// Opens the store named by a `store.url` (`memory:`, `sqlite://PATH`,
 /// `postgres://...` when built with the `postgres` feature).
