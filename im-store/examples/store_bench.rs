@@ -97,7 +97,7 @@ fn main() -> Result<(), String> {
         let mut cursors = Vec::new();
         for i in 0..a.batch {
             let (conv, x, y) = &convs[(n * 7919) % convs.len()];
-            let from = if n % 2 == 0 { x } else { y };
+            let from = if n & 1 == 0 { x } else { y };
             msgs.push(NewMessage {
                 conv: conv.clone(),
                 from: from.clone(),
@@ -108,7 +108,7 @@ fn main() -> Result<(), String> {
                 now: 1_700_000_000_000 + n as i64,
             });
             if a.cursor_every > 0 && i % a.cursor_every == 0 {
-                let to = if n % 2 == 0 { y } else { x };
+                let to = if n & 1 == 0 { y } else { x };
                 cursors.push(CursorUpdate {
                     user: to.clone(),
                     device: "phone".into(),

@@ -1,25 +1,26 @@
 //! The group-commit algorithm, shared by both backends.
 //!
 //! Inside one transaction, [`write_batch`]:
-//! 1. locks (creating when missing) the counter rows of every conversation
-//!    that receives a message, in name order so concurrent writers never
-//!    deadlock, and reads their `last_seq` / `last_ts`;
-//! 2. looks up the conversations that only cursor updates name;
-//! 3. looks up which `client_id`s of the batch are already stored;
-//! 4. locks and reads every read / delivered cursor the batch may move
-//!    (sorted, after the conversations);
-//! 5. runs the in-memory store's algorithm over that snapshot, so results
+//! 1. locks the rows of every conversation the batch touches (messages or
+//!    cursors) in name order, creating those that receive their first
+//!    message, and reads their `last_seq` / `last_ts`. Whoever writes
+//!    a conversation's messages, members or cursors holds that lock, so
+//!    concurrent writers (other processes on the same database) take turns
+//!    per conversation and, locking in one order, never deadlock;
+//! 2. looks up which `client_id`s of the batch are already stored;
+//! 3. reads every read / delivered cursor the batch may move;
+//! 4. runs the in-memory store's algorithm over that snapshot, so results
 //!    match [`im_core::MemoryStore`] exactly;
-//! 6. writes the new messages, counters, memberships and cursors.
+//! 5. writes the new messages, counters, memberships and cursors.
 //!
-//! Only the cursors a message can move are loaded: the sender's read and
+//! Only the cursors a message can move are read: the sender's read and
 //! delivered cursors follow a message only when exactly one below it, and
 //! every cursor is at most the conversation's last seq, so only the sender
 //! of a conversation's first new message can be followed (and then along
 //! the run of that sender's messages right after it).
 //!
 //! A backend provides the set-based operations of [`BatchOps`]; the SQLite
-//! one runs one cached statement per row (in-process, single writer), the
+//! one runs one prepared statement per row (in-process, single writer), the
 //! PostgreSQL one a fixed number of statements over arrays.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -29,7 +30,7 @@ use im_core::store::{Appended, CursorOutcome, CursorUpdate, NewMessage};
 
 use crate::error::{seq_i64, seq_u64, DbError};
 
-/// A conversation to lock or create.
+/// A conversation to create if missing.
 pub(crate) struct NewConv<'a> {
     /// Wire name (`dm:a:b`, `room:x`).
     pub name: &'a str,
@@ -68,6 +69,15 @@ pub(crate) type ClientKey = (i64, String, String);
 /// A stored message's `(seq, ts)` under its client id.
 pub(crate) type ClientHit = (ClientKey, (i64, i64));
 
+/// What [`BatchOps::read_cursors`] reads of a `conv_users` row.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ReadRow {
+    /// The read cursor.
+    pub read: i64,
+    /// Where a room member's cursors start (0 for everyone else).
+    pub joined: i64,
+}
+
 /// A read cursor / membership row to write.
 pub(crate) struct ReadWrite {
     pub conv_id: i64,
@@ -93,31 +103,37 @@ pub(crate) struct ConvWrite {
 }
 
 /// The set-based operations one backend provides, all inside the caller's
-/// transaction. Keys are passed sorted; lock operations must take row locks
-/// in that order.
+/// transaction.
 pub(crate) trait BatchOps {
-    /// Locks the conversations' counter rows (creating missing ones) and
-    /// returns them, in any order.
-    fn lock_convs(&mut self, convs: &[NewConv<'_>]) -> Result<Vec<ConvRow>, DbError>;
-    /// Existing conversations among `names` (no lock).
-    fn find_convs(&mut self, names: &[&str]) -> Result<Vec<ConvRow>, DbError>;
+    /// Locks the counter rows of the conversations among `names` (sorted)
+    /// and of `create` (sorted, a subset of `names`), creating those of
+    /// `create` that do not exist, and returns them in any order.
+    fn lock_convs(
+        &mut self,
+        create: &[NewConv<'_>],
+        names: &[&str],
+    ) -> Result<Vec<ConvRow>, DbError>;
     /// Stored `(seq, ts)` of the keys that exist.
     fn find_client_ids(&mut self, keys: &[ClientKey]) -> Result<Vec<ClientHit>, DbError>;
-    /// Locks and reads read cursors; missing rows may be omitted (they count as 0).
-    fn lock_read(&mut self, keys: &[ReadKey]) -> Result<Vec<(ReadKey, i64)>, DbError>;
-    /// Locks and reads delivered cursors; missing rows may be omitted.
-    fn lock_delivered(
+    /// Read cursors of the keys whose rows exist (missing ones count as 0).
+    fn read_cursors(&mut self, keys: &[ReadKey]) -> Result<Vec<(ReadKey, ReadRow)>, DbError>;
+    /// Delivered cursors of the keys whose rows exist.
+    fn delivered_cursors(
         &mut self,
         keys: &[DeliveredKey],
     ) -> Result<Vec<(DeliveredKey, i64)>, DbError>;
-    /// Inserts messages.
+    /// Inserts messages and, for those with a client id, their
+    /// `client_ids` rows.
     fn insert_messages(&mut self, rows: &[MessageRow]) -> Result<(), DbError>;
-    /// Sets conversation counters.
+    /// Sets conversation counters (and `activity` to `last_ts`).
     fn update_convs(&mut self, rows: &[ConvWrite]) -> Result<(), DbError>;
-    /// Writes read cursors / memberships (creating rows as needed).
+    /// Sets read cursors / memberships, creating rows as needed (keys unique).
     fn write_read(&mut self, rows: &[ReadWrite]) -> Result<(), DbError>;
-    /// Writes delivered cursors (creating rows as needed).
+    /// Sets delivered cursors, creating rows as needed (keys unique).
     fn write_delivered(&mut self, rows: &[DeliveredWrite]) -> Result<(), DbError>;
+    /// Creates the missing delivered cursors among `keys`, at their user's
+    /// `conv_users.joined_seq` (0 without a row).
+    fn ensure_delivered(&mut self, keys: &[DeliveredKey]) -> Result<(), DbError>;
 }
 
 /// Results of a batch, in input order.
@@ -141,12 +157,13 @@ pub(crate) fn write_batch<O: BatchOps>(
     let msg_names: Vec<String> = messages.iter().map(|m| m.conv.to_string()).collect();
     let cursor_names: Vec<String> = cursors.iter().map(|u| u.conv.to_string()).collect();
 
-    // 1. Lock the conversations receiving messages, in name order.
+    // 1. Create the conversations receiving messages where needed, then
+    //    lock every conversation the batch touches, in name order.
     let mut targets: BTreeMap<&str, &ConvId> = BTreeMap::new();
     for (m, name) in messages.iter().zip(&msg_names) {
         targets.entry(name.as_str()).or_insert(&m.conv);
     }
-    let new_convs: Vec<NewConv<'_>> = targets
+    let create: Vec<NewConv<'_>> = targets
         .iter()
         .map(|(name, id)| match id {
             ConvId::Direct(a, b) => NewConv {
@@ -161,36 +178,27 @@ pub(crate) fn write_batch<O: BatchOps>(
             },
         })
         .collect();
-    let mut convs: HashMap<String, Conv> = HashMap::new();
-    if !new_convs.is_empty() {
-        for row in ops.lock_convs(&new_convs)? {
-            let direct = match targets.get(row.name.as_str()) {
-                Some(ConvId::Direct(a, b)) => Some((a.as_str().to_owned(), b.as_str().to_owned())),
-                _ => None,
-            };
-            insert_conv(&mut convs, row, direct);
-        }
-        if let Some(missing) = targets.keys().find(|n| !convs.contains_key(**n)) {
-            return Err(DbError::Corrupt(format!(
-                "conversation {missing} was not created"
-            )));
-        }
-    }
-
-    // 2. Conversations only cursors name: read, not locked.
-    let others: BTreeSet<&str> = cursor_names
+    let names: BTreeSet<&str> = msg_names
         .iter()
+        .chain(&cursor_names)
         .map(String::as_str)
-        .filter(|n| !convs.contains_key(*n))
         .collect();
-    if !others.is_empty() {
-        let others: Vec<&str> = others.into_iter().collect();
-        for row in ops.find_convs(&others)? {
-            insert_conv(&mut convs, row, None);
-        }
+    let names: Vec<&str> = names.into_iter().collect();
+    let mut convs: HashMap<String, Conv> = HashMap::new();
+    for row in ops.lock_convs(&create, &names)? {
+        let direct = match targets.get(row.name.as_str()) {
+            Some(ConvId::Direct(a, b)) => Some((a.as_str().to_owned(), b.as_str().to_owned())),
+            _ => None,
+        };
+        insert_conv(&mut convs, row, direct);
+    }
+    if let Some(missing) = targets.keys().find(|n| !convs.contains_key(**n)) {
+        return Err(DbError::Corrupt(format!(
+            "conversation {missing} was not created"
+        )));
     }
 
-    // 3. Stored client ids.
+    // 2. Stored client ids.
     let mut client_keys: BTreeSet<ClientKey> = BTreeSet::new();
     for (m, name) in messages.iter().zip(&msg_names) {
         if let (Some(cid), Some(c)) = (&m.client_id, convs.get(name)) {
@@ -204,7 +212,7 @@ pub(crate) fn write_batch<O: BatchOps>(
         ops.find_client_ids(&keys)?.into_iter().collect()
     };
 
-    // 4. The cursors this batch may move.
+    // 3. The cursors this batch may move.
     let mut read_keys: BTreeSet<ReadKey> = BTreeSet::new();
     let mut delivered_keys: BTreeSet<DeliveredKey> = BTreeSet::new();
     let mut seen_first: HashSet<i64> = HashSet::new();
@@ -235,32 +243,38 @@ pub(crate) fn write_batch<O: BatchOps>(
             }
         }
     }
-    let mut read: HashMap<ReadKey, i64> = HashMap::new();
+    // A missing delivered cursor starts where its user joined the room.
+    for (user, _, conv) in &delivered_keys {
+        read_keys.insert((*conv, user.clone()));
+    }
+    let mut read: HashMap<ReadKey, ReadRow> = HashMap::new();
     if !read_keys.is_empty() {
         let keys: Vec<ReadKey> = read_keys.into_iter().collect();
-        let found: HashMap<ReadKey, i64> = ops.lock_read(&keys)?.into_iter().collect();
+        let found: HashMap<ReadKey, ReadRow> = ops.read_cursors(&keys)?.into_iter().collect();
         for k in keys {
-            let v = found.get(&k).copied().unwrap_or(0);
+            let v = found.get(&k).copied().unwrap_or_default();
             read.insert(k, v);
         }
     }
-    let mut delivered: HashMap<DeliveredKey, i64> = HashMap::new();
+    // `None`: no row yet (which matters once the user has joined a room).
+    let mut delivered: HashMap<DeliveredKey, Option<i64>> = HashMap::new();
     if !delivered_keys.is_empty() {
         let keys: Vec<DeliveredKey> = delivered_keys.into_iter().collect();
-        let found: HashMap<DeliveredKey, i64> = ops.lock_delivered(&keys)?.into_iter().collect();
+        let found: HashMap<DeliveredKey, i64> = ops.delivered_cursors(&keys)?.into_iter().collect();
         for k in keys {
-            let v = found.get(&k).copied().unwrap_or(0);
+            let v = found.get(&k).copied();
             delivered.insert(k, v);
         }
     }
+    let delivered_before = delivered.clone();
 
-    // 5. The in-memory store's algorithm over the snapshot.
+    // 4. The in-memory store's algorithm over the snapshot.
     let mut in_batch: HashMap<ClientKey, (i64, i64)> = HashMap::new();
     let mut rows = Vec::new();
     let mut appended = Vec::with_capacity(messages.len());
     let mut members: BTreeSet<ReadKey> = BTreeSet::new();
     let mut read_dirty: BTreeSet<ReadKey> = BTreeSet::new();
-    let mut delivered_dirty: BTreeSet<DeliveredKey> = BTreeSet::new();
+    let mut ensure: BTreeSet<DeliveredKey> = BTreeSet::new();
     for (m, name) in messages.iter().zip(&msg_names) {
         let c = convs
             .get_mut(name)
@@ -302,18 +316,29 @@ pub(crate) fn write_batch<O: BatchOps>(
         });
         // The sender has seen what they sent: follow it when just below.
         let rk = (c.row.id, from.to_owned());
+        let joined = read.get(&rk).map_or(0, |r| r.joined);
         if let Some(r) = read.get_mut(&rk) {
-            if *r + 1 == seq {
-                *r = seq;
+            if r.read + 1 == seq {
+                r.read = seq;
                 read_dirty.insert(rk);
             }
         }
         let dk = (from.to_owned(), m.device.clone(), c.row.id);
-        if let Some(d) = delivered.get_mut(&dk) {
-            if *d + 1 == seq {
-                *d = seq;
-                delivered_dirty.insert(dk);
+        match delivered.get_mut(&dk) {
+            Some(d) => {
+                let v = d.get_or_insert(joined);
+                if *v + 1 == seq {
+                    *v = seq;
+                }
             }
+            // Not loaded: it cannot follow (see the module docs), but in a
+            // room a missing row must be created as the in-memory store
+            // does (at the sender's joining seq): a row differs from no
+            // row once the sender (re)joins.
+            None if c.direct.is_none() => {
+                ensure.insert(dk);
+            }
+            None => {}
         }
         appended.push(Appended {
             seq: seq_u64(seq)?,
@@ -328,16 +353,14 @@ pub(crate) fn write_batch<O: BatchOps>(
             let target = seq_i64(u.delivered).min(c.row.last_seq);
             let dk = (u.user.as_str().to_owned(), u.device.clone(), c.row.id);
             if let Some(d) = delivered.get_mut(&dk) {
-                if target > *d {
-                    *d = target;
-                    delivered_dirty.insert(dk);
-                }
+                let v = d.get_or_insert(0);
+                *v = (*v).max(target);
             }
             if u.read {
                 let rk = (c.row.id, u.user.as_str().to_owned());
                 if let Some(r) = read.get_mut(&rk) {
-                    if target > *r {
-                        *r = target;
+                    if target > r.read {
+                        r.read = target;
                         read_dirty.insert(rk);
                         out.read_advanced_to = Some(seq_u64(target)?);
                     }
@@ -347,7 +370,7 @@ pub(crate) fn write_batch<O: BatchOps>(
         outcomes.push(out);
     }
 
-    // 6. Write.
+    // 5. Write.
     if !rows.is_empty() {
         ops.insert_messages(&rows)?;
     }
@@ -370,26 +393,32 @@ pub(crate) fn write_batch<O: BatchOps>(
             conv_id: k.0,
             user: k.1.clone(),
             member: members.contains(k),
-            read_seq: read.get(k).copied().unwrap_or(0),
+            read_seq: read.get(k).map_or(0, |r| r.read),
         })
         .collect();
     if !read_writes.is_empty() {
         ops.write_read(&read_writes)?;
     }
-    let delivered_writes: Vec<DeliveredWrite> = delivered_dirty
+    let mut delivered_writes: Vec<DeliveredWrite> = delivered
         .into_iter()
-        .map(|k| {
-            let seq = delivered.get(&k).copied().unwrap_or(0);
-            DeliveredWrite {
+        .filter_map(|(k, v)| {
+            let seq = v?;
+            (delivered_before.get(&k) != Some(&Some(seq))).then_some(DeliveredWrite {
                 user: k.0,
                 device: k.1,
                 conv_id: k.2,
                 seq,
-            }
+            })
         })
         .collect();
     if !delivered_writes.is_empty() {
+        delivered_writes
+            .sort_by(|a, b| (&a.user, &a.device, a.conv_id).cmp(&(&b.user, &b.device, b.conv_id)));
         ops.write_delivered(&delivered_writes)?;
+    }
+    if !ensure.is_empty() {
+        let keys: Vec<DeliveredKey> = ensure.into_iter().collect();
+        ops.ensure_delivered(&keys)?;
     }
     Ok((appended, outcomes))
 }

@@ -3,10 +3,16 @@
 //! `impl Store`. The expanding type provides
 //! `fn read<T>(&self, f: impl FnOnce(&mut Conn) -> Result<T, DbError>) -> StoreResult<T>`,
 //! a matching `write`, a `write_raw` that returns the [`DbError`] unmapped,
-//! and the backend-specific `batch` and `list_convs`.
+//! a `txn` that runs its closure in a write transaction (returning the
+//! [`DbError`]), the backend-specific `batch` and `list_convs`, and in its
+//! module a `lock_conv_row(conn, name)` that locks a conversation's counter
+//! row and returns its id and `last_seq`.
 
-use im_core::ids::{ConvId, UserId};
-use im_core::store::{ConvSummary, DeviceRecord, StoredMessage, UserRecord};
+use im_core::ids::{ConvId, RoomName, UserId};
+use im_core::store::{
+    ConvSummary, DeviceRecord, RoomListing, RoomMember, RoomRecord, RoomRole, StoredMessage,
+    UserRecord,
+};
 
 use crate::error::{seq_u64, DbError};
 
@@ -498,16 +504,16 @@ macro_rules! common_store_methods {
             from: &::im_core::ids::UserId,
             client_id: &str,
         ) -> ::im_core::error::StoreResult<Option<::im_core::store::Appended>> {
-            use crate::schema::{conversations as cv, messages as m};
+            use crate::schema::{client_ids as k, conversations as cv};
             use ::diesel::prelude::*;
             let name = conv.to_string();
             let row = self.read(|c| {
-                Ok(m::table
+                Ok(k::table
                     .inner_join(cv::table)
                     .filter(cv::name.eq(&name))
-                    .filter(m::sender.eq(from.as_str()))
-                    .filter(m::client_id.eq(client_id))
-                    .select((m::seq, m::ts))
+                    .filter(k::sender.eq(from.as_str()))
+                    .filter(k::client_id.eq(client_id))
+                    .select((k::seq, k::ts))
                     .first::<(i64, i64)>(c)
                     .optional()?)
             })?;
@@ -622,10 +628,447 @@ macro_rules! common_store_methods {
             crate::common::sort_summaries(&mut v);
             Ok(v)
         }
+
+        fn create_room(
+            &self,
+            room: &::im_core::store::RoomRecord,
+            owner: &::im_core::ids::UserId,
+        ) -> ::im_core::error::StoreResult<()> {
+            use crate::schema::{room_members as rm, rooms as r};
+            use crate::sql::sql;
+            use ::diesel::prelude::*;
+            use ::diesel::sql_types::{BigInt, Text};
+            let name = room.name.as_str();
+            let conv = ::im_core::ids::ConvId::Room(room.name.clone()).to_string();
+            let created = self.txn(|c| {
+                if crate::common::room_exists!(c, name)? {
+                    return Ok(false);
+                }
+                ::diesel::insert_into(r::table)
+                    .values((
+                        r::name.eq(name),
+                        r::topic.eq(&room.topic),
+                        r::public.eq(room.public),
+                        r::created_at.eq(room.created_at),
+                    ))
+                    .execute(c)?;
+                ::diesel::insert_into(rm::table)
+                    .values((
+                        rm::room.eq(name),
+                        rm::user_name.eq(owner.as_str()),
+                        rm::owner.eq(true),
+                        rm::joined_at.eq(room.created_at),
+                    ))
+                    .execute(c)?;
+                sql::<crate::common::CreateRoomConv>()
+                    .bind::<Text, _>(&conv)
+                    .bind::<BigInt, _>(room.created_at)
+                    .execute(c)?;
+                let (id, _) = lock_conv_row(c, &conv)?
+                    .ok_or_else(|| crate::error::DbError::Corrupt(format!("{conv} vanished")))?;
+                sql::<crate::common::JoinConv>()
+                    .bind::<BigInt, _>(id)
+                    .bind::<Text, _>(owner.as_str())
+                    .bind::<BigInt, _>(0)
+                    .bind::<BigInt, _>(0)
+                    .execute(c)?;
+                Ok(true)
+            });
+            match created {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(::im_core::error::StoreError::Conflict),
+                Err(e) if e.is_unique_violation() => Err(::im_core::error::StoreError::Conflict),
+                Err(e) => Err(e.into()),
+            }
+        }
+
+        fn room(
+            &self,
+            name: &::im_core::ids::RoomName,
+        ) -> ::im_core::error::StoreResult<Option<::im_core::store::RoomRecord>> {
+            use crate::schema::rooms as r;
+            use ::diesel::prelude::*;
+            let row = self.read(|c| {
+                Ok(r::table
+                    .filter(r::name.eq(name.as_str()))
+                    .select((r::name, r::topic, r::public, r::created_at))
+                    .first::<(String, String, bool, i64)>(c)
+                    .optional()?)
+            })?;
+            Ok(row.map(crate::common::room_record))
+        }
+
+        fn list_rooms(
+            &self,
+            q: Option<&str>,
+            limit: usize,
+        ) -> ::im_core::error::StoreResult<Vec<::im_core::store::RoomListing>> {
+            use crate::sql::sql;
+            use ::diesel::prelude::*;
+            let rows = self.read(|c| {
+                Ok(sql::<crate::common::PublicRooms>().load::<crate::common::RoomListRow>(c)?)
+            })?;
+            Ok(crate::common::room_listing(rows, q, limit))
+        }
+
+        fn room_members(
+            &self,
+            name: &::im_core::ids::RoomName,
+        ) -> ::im_core::error::StoreResult<Vec<::im_core::store::RoomMember>> {
+            use crate::schema::room_members as rm;
+            use ::diesel::prelude::*;
+            let rows = self.read(|c| {
+                Ok(rm::table
+                    .filter(rm::room.eq(name.as_str()))
+                    .order(rm::pos.asc())
+                    .select((rm::user_name, rm::owner, rm::joined_at))
+                    .load::<(String, bool, i64)>(c)?)
+            })?;
+            Ok(rows.into_iter().map(crate::common::room_member).collect())
+        }
+
+        fn join_room(
+            &self,
+            name: &::im_core::ids::RoomName,
+            user: &::im_core::ids::UserId,
+            now: ::im_core::ids::Millis,
+        ) -> ::im_core::error::StoreResult<bool> {
+            use crate::schema::{room_invites as ri, room_members as rm};
+            use crate::sql::sql;
+            use ::diesel::prelude::*;
+            use ::diesel::sql_types::{BigInt, Text};
+            let room = name.as_str();
+            let conv = ::im_core::ids::ConvId::Room(name.clone()).to_string();
+            let joined = self.txn(|c| {
+                if !crate::common::room_exists!(c, room)? {
+                    return Ok(None);
+                }
+                let already = rm::table
+                    .filter(rm::room.eq(room))
+                    .filter(rm::user_name.eq(user.as_str()))
+                    .count()
+                    .get_result::<i64>(c)?;
+                if already > 0 {
+                    return Ok(Some(false));
+                }
+                ::diesel::insert_into(rm::table)
+                    .values((
+                        rm::room.eq(room),
+                        rm::user_name.eq(user.as_str()),
+                        rm::owner.eq(false),
+                        rm::joined_at.eq(now),
+                    ))
+                    .execute(c)?;
+                ::diesel::delete(
+                    ri::table
+                        .filter(ri::user_name.eq(user.as_str()))
+                        .filter(ri::room.eq(room)),
+                )
+                .execute(c)?;
+                sql::<crate::common::EnsureConv>()
+                    .bind::<Text, _>(&conv)
+                    .execute(c)?;
+                let (id, last) = lock_conv_row(c, &conv)?
+                    .ok_or_else(|| crate::error::DbError::Corrupt(format!("{conv} vanished")))?;
+                // Both cursors start at the room's last message.
+                sql::<crate::common::JoinConv>()
+                    .bind::<BigInt, _>(id)
+                    .bind::<Text, _>(user.as_str())
+                    .bind::<BigInt, _>(last)
+                    .bind::<BigInt, _>(last)
+                    .execute(c)?;
+                Ok(Some(true))
+            });
+            match joined {
+                Ok(Some(j)) => Ok(j),
+                Ok(None) => Err(::im_core::error::StoreError::NotFound),
+                // Joined by another process at the same moment.
+                Err(e) if e.is_unique_violation() => Ok(false),
+                Err(e) => Err(e.into()),
+            }
+        }
+
+        fn leave_room(
+            &self,
+            name: &::im_core::ids::RoomName,
+            user: &::im_core::ids::UserId,
+        ) -> ::im_core::error::StoreResult<Option<::im_core::ids::UserId>> {
+            use crate::schema::{conv_users as cu, room_members as rm};
+            use ::diesel::prelude::*;
+            let room = name.as_str();
+            let conv = ::im_core::ids::ConvId::Room(name.clone()).to_string();
+            let left = self.txn(|c| {
+                if !crate::common::room_exists!(c, room)? {
+                    return Ok(None);
+                }
+                let Some((pos, owner)) = rm::table
+                    .filter(rm::room.eq(room))
+                    .filter(rm::user_name.eq(user.as_str()))
+                    .select((rm::pos, rm::owner))
+                    .first::<(i64, bool)>(c)
+                    .optional()?
+                else {
+                    return Ok(Some(None));
+                };
+                ::diesel::delete(rm::table.filter(rm::pos.eq(pos))).execute(c)?;
+                let mut new_owner = None;
+                if owner {
+                    let next = rm::table
+                        .filter(rm::room.eq(room))
+                        .order(rm::pos.asc())
+                        .select((rm::pos, rm::user_name))
+                        .first::<(i64, String)>(c)
+                        .optional()?;
+                    if let Some((p, u)) = next {
+                        ::diesel::update(rm::table.filter(rm::pos.eq(p)))
+                            .set(rm::owner.eq(true))
+                            .execute(c)?;
+                        new_owner = Some(::im_core::ids::UserId::from_stored(&u));
+                    }
+                }
+                if let Some((id, _)) = lock_conv_row(c, &conv)? {
+                    ::diesel::update(
+                        cu::table
+                            .filter(cu::conv_id.eq(id))
+                            .filter(cu::user_name.eq(user.as_str())),
+                    )
+                    .set((cu::member.eq(false), cu::joined_seq.eq(0i64)))
+                    .execute(c)?;
+                }
+                Ok(Some(new_owner))
+            })?;
+            left.ok_or(::im_core::error::StoreError::NotFound)
+        }
+
+        fn set_room_topic(
+            &self,
+            name: &::im_core::ids::RoomName,
+            topic: &str,
+        ) -> ::im_core::error::StoreResult<()> {
+            use crate::schema::rooms as r;
+            use ::diesel::prelude::*;
+            let n = self.write(|c| {
+                Ok(::diesel::update(r::table.filter(r::name.eq(name.as_str())))
+                    .set(r::topic.eq(topic))
+                    .execute(c)?)
+            })?;
+            if n == 0 {
+                return Err(::im_core::error::StoreError::NotFound);
+            }
+            Ok(())
+        }
+
+        fn set_room_ban(
+            &self,
+            name: &::im_core::ids::RoomName,
+            user: &::im_core::ids::UserId,
+            banned: bool,
+        ) -> ::im_core::error::StoreResult<()> {
+            use crate::schema::room_bans as b;
+            use ::diesel::prelude::*;
+            let room = name.as_str();
+            let found = self.txn(|c| {
+                if !crate::common::room_exists!(c, room)? {
+                    return Ok(false);
+                }
+                if banned {
+                    ::diesel::insert_into(b::table)
+                        .values((b::room.eq(room), b::user_name.eq(user.as_str())))
+                        .on_conflict_do_nothing()
+                        .execute(c)?;
+                } else {
+                    ::diesel::delete(
+                        b::table
+                            .filter(b::room.eq(room))
+                            .filter(b::user_name.eq(user.as_str())),
+                    )
+                    .execute(c)?;
+                }
+                Ok(true)
+            })?;
+            if !found {
+                return Err(::im_core::error::StoreError::NotFound);
+            }
+            Ok(())
+        }
+
+        fn is_room_banned(
+            &self,
+            name: &::im_core::ids::RoomName,
+            user: &::im_core::ids::UserId,
+        ) -> ::im_core::error::StoreResult<bool> {
+            use crate::schema::room_bans as b;
+            use ::diesel::prelude::*;
+            self.read(|c| {
+                Ok(b::table
+                    .filter(b::room.eq(name.as_str()))
+                    .filter(b::user_name.eq(user.as_str()))
+                    .count()
+                    .get_result::<i64>(c)?
+                    > 0)
+            })
+        }
+
+        fn add_room_invite(
+            &self,
+            name: &::im_core::ids::RoomName,
+            user: &::im_core::ids::UserId,
+            from: &::im_core::ids::UserId,
+        ) -> ::im_core::error::StoreResult<()> {
+            use crate::schema::room_invites as ri;
+            use ::diesel::prelude::*;
+            let room = name.as_str();
+            let found = self.txn(|c| {
+                if !crate::common::room_exists!(c, room)? {
+                    return Ok(false);
+                }
+                ::diesel::insert_into(ri::table)
+                    .values((
+                        ri::user_name.eq(user.as_str()),
+                        ri::room.eq(room),
+                        ri::from_user.eq(from.as_str()),
+                    ))
+                    .on_conflict((ri::user_name, ri::room))
+                    .do_update()
+                    .set(ri::from_user.eq(from.as_str()))
+                    .execute(c)?;
+                Ok(true)
+            })?;
+            if !found {
+                return Err(::im_core::error::StoreError::NotFound);
+            }
+            Ok(())
+        }
+
+        fn room_invites(
+            &self,
+            user: &::im_core::ids::UserId,
+        ) -> ::im_core::error::StoreResult<Vec<(::im_core::ids::RoomName, ::im_core::ids::UserId)>>
+        {
+            use crate::schema::room_invites as ri;
+            use ::diesel::prelude::*;
+            let rows = self.read(|c| {
+                Ok(ri::table
+                    .filter(ri::user_name.eq(user.as_str()))
+                    .order(ri::room.asc())
+                    .select((ri::room, ri::from_user))
+                    .load::<(String, String)>(c)?)
+            })?;
+            Ok(rows
+                .into_iter()
+                .map(|(r, f)| {
+                    (
+                        ::im_core::ids::RoomName::from_stored(&r),
+                        ::im_core::ids::UserId::from_stored(&f),
+                    )
+                })
+                .collect())
+        }
     };
 }
 
 pub(crate) use common_store_methods;
+
+crate::sql::statements! {
+    /// A room's conversation row, created or given the room's creation time
+    /// as its activity. Parameters: name, created_at.
+    CreateRoomConv = "INSERT INTO conversations (name, activity) VALUES (?, ?) \
+        ON CONFLICT (name) DO UPDATE SET activity = excluded.activity";
+    /// A room's conversation row when missing. Parameter: name.
+    EnsureConv = "INSERT INTO conversations (name) VALUES (?) ON CONFLICT (name) DO NOTHING";
+    /// Makes a user a member whose cursors start at a seq. Parameters:
+    /// conv_id, user, read_seq (raised to it), joined_seq.
+    JoinConv = "INSERT INTO conv_users (conv_id, user_name, member, read_seq, joined_seq) \
+        VALUES (?, ?, TRUE, ?, ?) ON CONFLICT (conv_id, user_name) DO UPDATE SET \
+        member = TRUE, joined_seq = excluded.joined_seq, \
+        read_seq = CASE WHEN conv_users.read_seq > excluded.read_seq \
+        THEN conv_users.read_seq ELSE excluded.read_seq END";
+    /// Public rooms with their member counts.
+    PublicRooms = "SELECT r.name, r.topic, r.public, r.created_at, \
+        (SELECT COUNT(*) FROM room_members m WHERE m.room = r.name) AS members \
+        FROM rooms r WHERE r.public";
+}
+
+/// `Ok(true)` when the room exists (an expression over a connection).
+macro_rules! room_exists {
+    ($c:expr, $name:expr) => {{
+        use crate::schema::rooms as r;
+        use ::diesel::prelude::*;
+        r::table
+            .filter(r::name.eq($name))
+            .count()
+            .get_result::<i64>($c)
+            .map(|n| n > 0)
+    }};
+}
+
+pub(crate) use room_exists;
+
+pub(crate) fn room_record(t: (String, String, bool, i64)) -> RoomRecord {
+    RoomRecord {
+        name: RoomName::from_stored(&t.0),
+        topic: t.1,
+        public: t.2,
+        created_at: t.3,
+    }
+}
+
+pub(crate) fn room_member(t: (String, bool, i64)) -> RoomMember {
+    RoomMember {
+        user: UserId::from_stored(&t.0),
+        role: if t.1 {
+            RoomRole::Owner
+        } else {
+            RoomRole::Member
+        },
+        joined_at: t.2,
+    }
+}
+
+/// A row of [`PublicRooms`].
+#[derive(diesel::QueryableByName)]
+pub(crate) struct RoomListRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    topic: String,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    public: bool,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    created_at: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    members: i64,
+}
+
+/// Filters and orders public rooms as the in-memory store does: `q`
+/// (lowercased) in the name or the lowercased topic; most members first,
+/// then by name; at most `limit`.
+pub(crate) fn room_listing(
+    rows: Vec<RoomListRow>,
+    q: Option<&str>,
+    limit: usize,
+) -> Vec<RoomListing> {
+    let q = q.map(str::to_lowercase);
+    let mut out: Vec<RoomListing> = rows
+        .into_iter()
+        .filter(|r| {
+            q.as_ref().is_none_or(|q| {
+                r.name.contains(q.as_str()) || r.topic.to_lowercase().contains(q.as_str())
+            })
+        })
+        .map(|r| RoomListing {
+            members: u64::try_from(r.members).unwrap_or(0),
+            room: room_record((r.name, r.topic, r.public, r.created_at)),
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.members
+            .cmp(&a.members)
+            .then_with(|| a.room.name.cmp(&b.room.name))
+    });
+    out.truncate(limit);
+    out
+}
 
 /// One row of the conversation listing query (same columns on both backends).
 #[derive(diesel::QueryableByName)]
@@ -635,11 +1078,13 @@ pub(crate) struct ConvListRow {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub last_seq: i64,
     #[diesel(sql_type = diesel::sql_types::BigInt)]
-    pub last_ts: i64,
+    pub activity: i64,
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub read_seq: i64,
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub delivered_seq: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub joined_seq: i64,
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub own_after_read: i64,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
@@ -658,16 +1103,21 @@ pub(crate) struct ConvListRow {
     pub m_attachment: Option<String>,
 }
 
-/// The conversation listing query, for [`crate::sql::Sql`]; its parameters
-/// are user, device, user, user, user.
-///
-/// `unread` = messages after the read cursor minus the user's own ones
-/// there, counted on the `(conv_id, sender, seq)` index: the user's own
-/// messages after their read cursor are few (sending moves the cursor).
-pub(crate) const LIST_CONVS_SQL: &str = "\
-SELECT c.name AS name, c.last_seq AS last_seq, c.last_ts AS last_ts, cu.read_seq AS read_seq, \
+crate::sql::statements! {
+    /// The conversation listing query; its parameters are user, device,
+    /// user, user, user.
+    ///
+    /// `unread` = messages after the read cursor minus the user's own ones
+    /// there, counted on the `(conv_id, sender, seq)` index: the user's own
+    /// messages after their read cursor are few (sending moves the cursor).
+    ListConvs = LIST_CONVS_SQL;
+}
+
+const LIST_CONVS_SQL: &str = "\
+SELECT c.name AS name, c.last_seq AS last_seq, c.activity AS activity, cu.read_seq AS read_seq, \
   COALESCE((SELECT d.seq FROM delivered d \
             WHERE d.user_name = ? AND d.device = ? AND d.conv_id = c.id), 0) AS delivered_seq, \
+  cu.joined_seq AS joined_seq, \
   (SELECT COUNT(*) FROM messages o \
    WHERE o.conv_id = c.id AND o.sender = ? AND o.seq > cu.read_seq) AS own_after_read, \
   CASE WHEN c.user_a IS NULL THEN NULL ELSE \
@@ -703,9 +1153,10 @@ pub(crate) fn summaries(rows: Vec<ConvListRow>) -> Result<Vec<ConvSummary>, DbEr
             };
             Ok(ConvSummary {
                 last_seq,
-                activity: r.last_ts,
+                activity: r.activity,
                 read_seq,
-                delivered_seq: seq_u64(r.delivered_seq)?,
+                // A room member's delivered cursor starts where they joined.
+                delivered_seq: seq_u64(r.delivered_seq.max(r.joined_seq))?,
                 unread,
                 peer_read_seq: r.peer_read_seq.map(seq_u64).transpose()?,
                 last,

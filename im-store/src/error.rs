@@ -48,6 +48,9 @@ mod db {
         Pool(String),
         /// The database holds something that breaks an invariant.
         Corrupt(String),
+        /// The transaction must be rolled back and run again.
+        #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+        Retry(String),
     }
 
     impl From<diesel::result::Error> for DbError {
@@ -64,6 +67,7 @@ mod db {
                 DbError::Query(e) => StoreError::Unavailable(e.to_string()),
                 DbError::Pool(m) => StoreError::Unavailable(m),
                 DbError::Corrupt(m) => StoreError::Corrupt(m),
+                DbError::Retry(m) => StoreError::Unavailable(m),
             }
         }
     }
@@ -85,6 +89,7 @@ mod db {
         #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
         pub(crate) fn is_retryable(&self) -> bool {
             match self {
+                DbError::Retry(_) => true,
                 DbError::Query(diesel::result::Error::DatabaseError(kind, info)) => {
                     matches!(
                         kind,

@@ -26,6 +26,8 @@
 //!   are [`im_core::error::StoreError`]s: `Unavailable` for anything the
 //!   database, the network or the pool did (nothing was written), `Corrupt`
 //!   when stored data breaks an invariant.
+//! - [`FsBlobStore`]: file bytes in a directory, content-addressed by
+//!   SHA-256 under server-generated names.
 //! - [`SqliteStore`] (feature `sqlite`): one file in WAL mode, one writer
 //!   connection, a pool of read-only connections.
 //! - [`PgStore`] (feature `postgres`): a pool; optional schema per store.
@@ -75,6 +77,9 @@ mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+mod blobs;
+
+pub use blobs::FsBlobStore;
 pub use error::OpenError;
 #[cfg(feature = "postgres")]
 pub use pg::PgStore;

@@ -1,17 +1,19 @@
 //! [`PgStore`]: PostgreSQL, safe for several server processes sharing one
 //! database.
 //!
-//! `write_batch` runs in one READ COMMITTED transaction that locks the
-//! counter row of every conversation it appends to (`INSERT ... ON
-//! CONFLICT DO UPDATE ... WHERE FALSE`, which creates a missing row or
-//! locks an existing one without writing it), in name order, before
-//! reading `last_seq`; the row stays locked until commit, so two processes
-//! appending to one conversation take turns and `seq` stays gapless.
-//! `UNIQUE (conv_id, seq)` and the unique `(conv_id, sender, client_id)`
-//! index back this up. Cursor rows are locked the same way, after the
-//! conversations and in key order, so concurrent batches cannot deadlock.
-//! Every step is one statement over arrays (`unnest`), so a batch costs a
-//! dozen round trips whatever its size.
+//! `write_batch` runs in one READ COMMITTED transaction that first locks the
+//! counter row of every existing conversation the batch touches (`SELECT
+//! ... ORDER BY name FOR NO KEY UPDATE`: one global lock order, so
+//! concurrent batches never deadlock), then creates the conversations
+//! receiving their first message (`INSERT ... ON CONFLICT DO NOTHING`; the
+//! new rows stay locked until commit). Everything else of a
+//! conversation (its seq, messages, members, cursors) is only written under
+//! that lock, so two processes appending to one conversation take turns and
+//! `seq` stays gapless; `UNIQUE (conv_id, seq)` and the primary key of
+//! `client_ids` back this up. Every step is one statement over arrays
+//! (`unnest`), so a batch costs about ten round trips whatever its size.
+
+use std::collections::HashSet;
 
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
@@ -26,11 +28,11 @@ use im_core::store::{Appended, ConvSummary, CursorOutcome, CursorUpdate, NewMess
 
 use crate::batch::{
     self, BatchOps, ClientHit, ClientKey, ConvRow, ConvWrite, DeliveredKey, DeliveredWrite,
-    MessageRow, NewConv, ReadKey, ReadWrite,
+    MessageRow, NewConv, ReadKey, ReadRow, ReadWrite,
 };
 use crate::common::{self, common_store_methods, ConvListRow};
 use crate::error::{DbError, OpenError};
-use crate::sql::Sql;
+use crate::sql::{sql, statements};
 use crate::StoreOptions;
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -39,9 +41,10 @@ const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 /// processes opening the same database at once.
 const MIGRATION_LOCK: i64 = 0x696d_5f73_746f_7265; // "im_store"
 
-/// How often `write_batch` retries a transaction PostgreSQL aborted as a
-/// deadlock or serialization failure (neither is expected: locks are taken
-/// in a fixed order).
+/// How often `write_batch` runs a transaction that had to be abandoned: a
+/// conversation created by another process at the same moment (the retry
+/// finds it), or a deadlock or serialization failure reported by PostgreSQL
+/// (not expected: locks are taken in one order).
 const BATCH_ATTEMPTS: usize = 3;
 
 /// A [`Store`] on PostgreSQL (feature `postgres`).
@@ -150,6 +153,15 @@ impl PgStore {
         Ok(self.write_raw(f)?)
     }
 
+    fn txn<T>(
+        &self,
+        f: impl FnOnce(&mut PgConnection) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
+        let mut conn = self.conn()?;
+        let conn: &mut PgConnection = &mut conn;
+        conn.transaction(f)
+    }
+
     fn batch(
         &self,
         messages: &[NewMessage],
@@ -173,7 +185,7 @@ impl PgStore {
     fn list_convs(&self, user: &UserId, device: &str) -> StoreResult<Vec<ConvSummary>> {
         self.read(|c| {
             let me = user.as_str();
-            let rows = Sql(common::LIST_CONVS_SQL)
+            let rows = sql::<common::ListConvs>()
                 .bind::<Text, _>(me)
                 .bind::<Text, _>(device)
                 .bind::<Text, _>(me)
@@ -200,6 +212,22 @@ fn migrate(
     conn.run_pending_migrations(MIGRATIONS)
         .map(|_| ())
         .map_err(|e| OpenError::Migration(e.to_string()))
+}
+
+statements! {
+    /// One conversation's counter row, locked like `write_batch` locks it.
+    LockConv = "SELECT id, name, last_seq, last_ts FROM conversations WHERE name = ? \
+        FOR NO KEY UPDATE";
+}
+
+/// Locks a conversation's counter row (as `write_batch` does) and returns
+/// its id and `last_seq`.
+fn lock_conv_row(c: &mut PgConnection, name: &str) -> Result<Option<(i64, i64)>, DbError> {
+    Ok(sql::<LockConv>()
+        .bind::<Text, _>(name)
+        .get_result::<ConvRowSql>(c)
+        .optional()?
+        .map(|r| (r.id, r.last_seq)))
 }
 
 impl Store for PgStore {
@@ -256,6 +284,8 @@ struct ReadSql {
     user_name: String,
     #[diesel(sql_type = BigInt)]
     read_seq: i64,
+    #[diesel(sql_type = BigInt)]
+    joined_seq: i64,
 }
 
 #[derive(QueryableByName)]
@@ -270,89 +300,128 @@ struct DeliveredSql {
     seq: i64,
 }
 
-const LOCK_CONVS: &str = "\
+statements! {
+    /// Rows are locked as they leave the sort: one lock order for everyone.
+    LockConvs = "\
+SELECT id, name, last_seq, last_ts FROM conversations WHERE name = ANY(?::text[]) \
+ORDER BY name FOR NO KEY UPDATE"; }
+
+statements! {
+    /// New rows stay locked (uncommitted) until commit; a name another
+    /// transaction inserted meanwhile is not returned.
+    CreateConvs = "\
 INSERT INTO conversations (name, user_a, user_b) \
-SELECT n, a, b FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS t(n, a, b, i) \
+SELECT n, a, b FROM unnest(?::text[], ?::text[], ?::text[]) WITH ORDINALITY AS t(n, a, b, i) \
 ORDER BY i \
-ON CONFLICT (name) DO UPDATE SET last_seq = conversations.last_seq WHERE FALSE";
+ON CONFLICT (name) DO NOTHING \
+RETURNING id, name, last_seq, last_ts"; }
 
-const SELECT_CONVS: &str = "\
-SELECT id, name, last_seq, last_ts FROM conversations WHERE name = ANY($1::text[])";
-
-const FIND_CLIENT_IDS: &str = "\
+statements! { FindClientIds = "\
 SELECT k.c AS conv_id, k.s AS sender, k.ci AS client_id, m.seq, m.ts \
-FROM unnest($1::bigint[], $2::text[], $3::text[]) AS k(c, s, ci) \
-CROSS JOIN LATERAL (SELECT seq, ts FROM messages \
-  WHERE conv_id = k.c AND sender = k.s AND client_id = k.ci) m";
+FROM unnest(?::bigint[], ?::text[], ?::text[]) AS k(c, s, ci) \
+CROSS JOIN LATERAL (SELECT seq, ts FROM client_ids \
+WHERE conv_id = k.c AND sender = k.s AND client_id = k.ci) m"; }
 
-const LOCK_READ: &str = "\
-INSERT INTO conv_users (conv_id, user_name) \
-SELECT c, u FROM unnest($1::bigint[], $2::text[]) WITH ORDINALITY AS t(c, u, i) ORDER BY i \
-ON CONFLICT (conv_id, user_name) DO UPDATE SET read_seq = conv_users.read_seq WHERE FALSE";
+statements! { ReadCursors = "\
+SELECT k.c AS conv_id, k.u AS user_name, r.read_seq, r.joined_seq \
+FROM unnest(?::bigint[], ?::text[]) AS k(c, u) \
+CROSS JOIN LATERAL (SELECT read_seq, joined_seq FROM conv_users \
+WHERE conv_id = k.c AND user_name = k.u) r"; }
 
-const SELECT_READ: &str = "\
-SELECT k.c AS conv_id, k.u AS user_name, r.read_seq \
-FROM unnest($1::bigint[], $2::text[]) AS k(c, u) \
-CROSS JOIN LATERAL (SELECT read_seq FROM conv_users WHERE conv_id = k.c AND user_name = k.u) r";
-
-const LOCK_DELIVERED: &str = "\
-INSERT INTO delivered (user_name, device, conv_id, seq) \
-SELECT u, d, c, 0 FROM unnest($1::text[], $2::text[], $3::bigint[]) WITH ORDINALITY AS t(u, d, c, i) \
-ORDER BY i \
-ON CONFLICT (user_name, device, conv_id) DO UPDATE SET seq = delivered.seq WHERE FALSE";
-
-const SELECT_DELIVERED: &str = "\
+statements! { DeliveredCursors = "\
 SELECT k.u AS user_name, k.d AS device, k.c AS conv_id, r.seq \
-FROM unnest($1::text[], $2::text[], $3::bigint[]) AS k(u, d, c) \
+FROM unnest(?::text[], ?::text[], ?::bigint[]) AS k(u, d, c) \
 CROSS JOIN LATERAL (SELECT seq FROM delivered \
-  WHERE user_name = k.u AND device = k.d AND conv_id = k.c) r";
+WHERE user_name = k.u AND device = k.d AND conv_id = k.c) r"; }
 
-const INSERT_MESSAGES: &str = "\
+statements! { InsertMessages = "\
 INSERT INTO messages (conv_id, seq, sender, body, ts, client_id, attachment) \
-SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], \
-  $6::text[], $7::text[])";
+SELECT * FROM unnest(?::bigint[], ?::bigint[], ?::text[], ?::text[], ?::bigint[], \
+?::text[], ?::text[])"; }
 
-const UPDATE_CONVS: &str = "\
-UPDATE conversations AS c SET last_seq = v.s, last_ts = v.t \
-FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS v(id, s, t) WHERE c.id = v.id";
+statements! { InsertClientIds = "\
+INSERT INTO client_ids (conv_id, sender, client_id, seq, ts) \
+SELECT * FROM unnest(?::bigint[], ?::text[], ?::text[], ?::bigint[], ?::bigint[])"; }
 
-const WRITE_READ: &str = "\
-UPDATE conv_users AS c SET member = c.member OR v.m, read_seq = v.r \
-FROM unnest($1::bigint[], $2::text[], $3::bool[], $4::bigint[]) AS v(conv_id, user_name, m, r) \
-WHERE c.conv_id = v.conv_id AND c.user_name = v.user_name";
+statements! { UpdateConvs = "\
+UPDATE conversations AS c SET last_seq = v.s, last_ts = v.t, activity = v.t \
+FROM unnest(?::bigint[], ?::bigint[], ?::bigint[]) AS v(id, s, t) WHERE c.id = v.id"; }
 
-const WRITE_DELIVERED: &str = "\
-UPDATE delivered AS d SET seq = v.s \
-FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS v(u, dev, c, s) \
-WHERE d.user_name = v.u AND d.device = v.dev AND d.conv_id = v.c";
+statements! { WriteRead = "\
+INSERT INTO conv_users (conv_id, user_name, member, read_seq) \
+SELECT * FROM unnest(?::bigint[], ?::text[], ?::bool[], ?::bigint[]) \
+ON CONFLICT (conv_id, user_name) \
+DO UPDATE SET member = conv_users.member OR EXCLUDED.member, read_seq = EXCLUDED.read_seq"; }
+
+statements! { WriteDelivered = "\
+INSERT INTO delivered (user_name, device, conv_id, seq) \
+SELECT * FROM unnest(?::text[], ?::text[], ?::bigint[], ?::bigint[]) \
+ON CONFLICT (user_name, device, conv_id) DO UPDATE SET seq = EXCLUDED.seq"; }
+
+fn lock(conn: &mut PgConnection, names: &[&str]) -> Result<Vec<ConvRow>, DbError> {
+    Ok(sql::<LockConvs>()
+        .bind::<Array<Text>, _>(names)
+        .load::<ConvRowSql>(conn)?
+        .into_iter()
+        .map(ConvRow::from)
+        .collect())
+}
+
+statements! {
+    /// Creates missing delivered cursors (in rooms) where the in-memory
+    /// store would: at the user's joining seq, else 0.
+    EnsureDelivered = "\
+INSERT INTO delivered (user_name, device, conv_id, seq) \
+SELECT k.u, k.d, k.c, COALESCE(cu.joined_seq, 0) \
+FROM unnest(?::text[], ?::text[], ?::bigint[]) AS k(u, d, c) \
+LEFT JOIN conv_users cu ON cu.conv_id = k.c AND cu.user_name = k.u \
+ON CONFLICT (user_name, device, conv_id) DO NOTHING";
+}
 
 impl BatchOps for PgOps<'_> {
-    fn lock_convs(&mut self, convs: &[NewConv<'_>]) -> Result<Vec<ConvRow>, DbError> {
-        let names: Vec<&str> = convs.iter().map(|c| c.name).collect();
-        let a: Vec<Option<&str>> = convs.iter().map(|c| c.user_a).collect();
-        let b: Vec<Option<&str>> = convs.iter().map(|c| c.user_b).collect();
-        Sql(LOCK_CONVS)
-            .bind::<Array<Text>, _>(&names)
+    fn lock_convs(
+        &mut self,
+        create: &[NewConv<'_>],
+        names: &[&str],
+    ) -> Result<Vec<ConvRow>, DbError> {
+        // Existing conversations first, all in name order; then the new
+        // ones (in name order too). A transaction never waits for a lock on
+        // an existing row while holding a new one, so this cannot deadlock.
+        // (Checking for existing rows first saves the insert attempt in the
+        // common case where every conversation exists.)
+        let mut rows: Vec<ConvRow> = lock(self.conn, names)?;
+        let found: HashSet<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+        let missing: Vec<&NewConv<'_>> =
+            create.iter().filter(|c| !found.contains(c.name)).collect();
+        if missing.is_empty() {
+            return Ok(rows);
+        }
+        let n: Vec<&str> = missing.iter().map(|c| c.name).collect();
+        let a: Vec<Option<&str>> = missing.iter().map(|c| c.user_a).collect();
+        let b: Vec<Option<&str>> = missing.iter().map(|c| c.user_b).collect();
+        let created: Vec<ConvRow> = sql::<CreateConvs>()
+            .bind::<Array<Text>, _>(&n)
             .bind::<Array<Nullable<Text>>, _>(&a)
             .bind::<Array<Nullable<Text>>, _>(&b)
-            .execute(self.conn)?;
-        self.find_convs(&names)
-    }
-
-    fn find_convs(&mut self, names: &[&str]) -> Result<Vec<ConvRow>, DbError> {
-        Ok(Sql(SELECT_CONVS)
-            .bind::<Array<Text>, _>(names)
             .load::<ConvRowSql>(self.conn)?
             .into_iter()
             .map(ConvRow::from)
-            .collect())
+            .collect();
+        if created.len() < missing.len() {
+            // Another transaction created one of them meanwhile. Locking it
+            // now would break the lock order: start over instead (the
+            // caller retries; the conversation then exists).
+            return Err(DbError::Retry("conversation created concurrently".into()));
+        }
+        rows.extend(created);
+        Ok(rows)
     }
 
     fn find_client_ids(&mut self, keys: &[ClientKey]) -> Result<Vec<ClientHit>, DbError> {
         let c: Vec<i64> = keys.iter().map(|k| k.0).collect();
         let s: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
         let ci: Vec<&str> = keys.iter().map(|k| k.2.as_str()).collect();
-        Ok(Sql(FIND_CLIENT_IDS)
+        Ok(sql::<FindClientIds>()
             .bind::<Array<BigInt>, _>(&c)
             .bind::<Array<Text>, _>(&s)
             .bind::<Array<Text>, _>(&ci)
@@ -362,35 +431,32 @@ impl BatchOps for PgOps<'_> {
             .collect())
     }
 
-    fn lock_read(&mut self, keys: &[ReadKey]) -> Result<Vec<(ReadKey, i64)>, DbError> {
+    fn read_cursors(&mut self, keys: &[ReadKey]) -> Result<Vec<(ReadKey, ReadRow)>, DbError> {
         let c: Vec<i64> = keys.iter().map(|k| k.0).collect();
         let u: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
-        Sql(LOCK_READ)
-            .bind::<Array<BigInt>, _>(&c)
-            .bind::<Array<Text>, _>(&u)
-            .execute(self.conn)?;
-        Ok(Sql(SELECT_READ)
+        Ok(sql::<ReadCursors>()
             .bind::<Array<BigInt>, _>(&c)
             .bind::<Array<Text>, _>(&u)
             .load::<ReadSql>(self.conn)?
             .into_iter()
-            .map(|r| ((r.conv_id, r.user_name), r.read_seq))
+            .map(|r| {
+                let row = ReadRow {
+                    read: r.read_seq,
+                    joined: r.joined_seq,
+                };
+                ((r.conv_id, r.user_name), row)
+            })
             .collect())
     }
 
-    fn lock_delivered(
+    fn delivered_cursors(
         &mut self,
         keys: &[DeliveredKey],
     ) -> Result<Vec<(DeliveredKey, i64)>, DbError> {
         let u: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
         let d: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
         let c: Vec<i64> = keys.iter().map(|k| k.2).collect();
-        Sql(LOCK_DELIVERED)
-            .bind::<Array<Text>, _>(&u)
-            .bind::<Array<Text>, _>(&d)
-            .bind::<Array<BigInt>, _>(&c)
-            .execute(self.conn)?;
-        Ok(Sql(SELECT_DELIVERED)
+        Ok(sql::<DeliveredCursors>()
             .bind::<Array<Text>, _>(&u)
             .bind::<Array<Text>, _>(&d)
             .bind::<Array<BigInt>, _>(&c)
@@ -408,7 +474,7 @@ impl BatchOps for PgOps<'_> {
         let ts: Vec<i64> = rows.iter().map(|r| r.ts).collect();
         let cid: Vec<Option<&str>> = rows.iter().map(|r| r.client_id.as_deref()).collect();
         let att: Vec<Option<&str>> = rows.iter().map(|r| r.attachment.as_deref()).collect();
-        Sql(INSERT_MESSAGES)
+        sql::<InsertMessages>()
             .bind::<Array<BigInt>, _>(&conv)
             .bind::<Array<BigInt>, _>(&seq)
             .bind::<Array<Text>, _>(&sender)
@@ -417,6 +483,24 @@ impl BatchOps for PgOps<'_> {
             .bind::<Array<Nullable<Text>>, _>(&cid)
             .bind::<Array<Nullable<Text>>, _>(&att)
             .execute(self.conn)?;
+        let keyed: Vec<&MessageRow> = rows.iter().filter(|r| r.client_id.is_some()).collect();
+        if !keyed.is_empty() {
+            let conv: Vec<i64> = keyed.iter().map(|r| r.conv_id).collect();
+            let sender: Vec<&str> = keyed.iter().map(|r| r.sender.as_str()).collect();
+            let cid: Vec<&str> = keyed
+                .iter()
+                .filter_map(|r| r.client_id.as_deref())
+                .collect();
+            let seq: Vec<i64> = keyed.iter().map(|r| r.seq).collect();
+            let ts: Vec<i64> = keyed.iter().map(|r| r.ts).collect();
+            sql::<InsertClientIds>()
+                .bind::<Array<BigInt>, _>(&conv)
+                .bind::<Array<Text>, _>(&sender)
+                .bind::<Array<Text>, _>(&cid)
+                .bind::<Array<BigInt>, _>(&seq)
+                .bind::<Array<BigInt>, _>(&ts)
+                .execute(self.conn)?;
+        }
         Ok(())
     }
 
@@ -424,7 +508,7 @@ impl BatchOps for PgOps<'_> {
         let id: Vec<i64> = rows.iter().map(|r| r.id).collect();
         let s: Vec<i64> = rows.iter().map(|r| r.last_seq).collect();
         let t: Vec<i64> = rows.iter().map(|r| r.last_ts).collect();
-        Sql(UPDATE_CONVS)
+        sql::<UpdateConvs>()
             .bind::<Array<BigInt>, _>(&id)
             .bind::<Array<BigInt>, _>(&s)
             .bind::<Array<BigInt>, _>(&t)
@@ -437,7 +521,7 @@ impl BatchOps for PgOps<'_> {
         let u: Vec<&str> = rows.iter().map(|r| r.user.as_str()).collect();
         let m: Vec<bool> = rows.iter().map(|r| r.member).collect();
         let r: Vec<i64> = rows.iter().map(|r| r.read_seq).collect();
-        Sql(WRITE_READ)
+        sql::<WriteRead>()
             .bind::<Array<BigInt>, _>(&c)
             .bind::<Array<Text>, _>(&u)
             .bind::<Array<Bool>, _>(&m)
@@ -451,11 +535,23 @@ impl BatchOps for PgOps<'_> {
         let d: Vec<&str> = rows.iter().map(|r| r.device.as_str()).collect();
         let c: Vec<i64> = rows.iter().map(|r| r.conv_id).collect();
         let s: Vec<i64> = rows.iter().map(|r| r.seq).collect();
-        Sql(WRITE_DELIVERED)
+        sql::<WriteDelivered>()
             .bind::<Array<Text>, _>(&u)
             .bind::<Array<Text>, _>(&d)
             .bind::<Array<BigInt>, _>(&c)
             .bind::<Array<BigInt>, _>(&s)
+            .execute(self.conn)?;
+        Ok(())
+    }
+
+    fn ensure_delivered(&mut self, keys: &[DeliveredKey]) -> Result<(), DbError> {
+        let u: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
+        let d: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
+        let c: Vec<i64> = keys.iter().map(|k| k.2).collect();
+        sql::<EnsureDelivered>()
+            .bind::<Array<Text>, _>(&u)
+            .bind::<Array<Text>, _>(&d)
+            .bind::<Array<BigInt>, _>(&c)
             .execute(self.conn)?;
         Ok(())
     }

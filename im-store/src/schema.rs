@@ -44,6 +44,7 @@ diesel::table! {
         user_b -> Nullable<Text>,
         last_seq -> BigInt,
         last_ts -> BigInt,
+        activity -> BigInt,
     }
 }
 
@@ -60,11 +61,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    client_ids (conv_id, sender, client_id) {
+        conv_id -> BigInt,
+        sender -> Text,
+        client_id -> Text,
+        seq -> BigInt,
+        ts -> BigInt,
+    }
+}
+
+diesel::table! {
     conv_users (conv_id, user_name) {
         conv_id -> BigInt,
         user_name -> Text,
         member -> Bool,
         read_seq -> BigInt,
+        joined_seq -> BigInt,
     }
 }
 
@@ -77,7 +89,42 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    rooms (name) {
+        name -> Text,
+        topic -> Text,
+        public -> Bool,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    room_members (pos) {
+        pos -> BigInt,
+        room -> Text,
+        user_name -> Text,
+        owner -> Bool,
+        joined_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    room_bans (room, user_name) {
+        room -> Text,
+        user_name -> Text,
+    }
+}
+
+diesel::table! {
+    room_invites (user_name, room) {
+        user_name -> Text,
+        room -> Text,
+        from_user -> Text,
+    }
+}
+
 diesel::joinable!(messages -> conversations (conv_id));
+diesel::joinable!(client_ids -> conversations (conv_id));
 diesel::joinable!(conv_users -> conversations (conv_id));
 diesel::joinable!(delivered -> conversations (conv_id));
 
@@ -88,6 +135,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     blocks,
     conversations,
     messages,
+    client_ids,
     conv_users,
     delivered,
+    rooms,
+    room_members,
+    room_bans,
+    room_invites,
 );

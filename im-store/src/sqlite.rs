@@ -6,6 +6,7 @@
 //! other processes on the same file. Reads use a pool of read-only
 //! connections, which WAL lets run beside the writer.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
@@ -22,11 +23,11 @@ use im_core::store::{Appended, ConvSummary, CursorOutcome, CursorUpdate, NewMess
 
 use crate::batch::{
     self, BatchOps, ClientHit, ClientKey, ConvRow, ConvWrite, DeliveredKey, DeliveredWrite,
-    MessageRow, NewConv, ReadKey, ReadWrite,
+    MessageRow, NewConv, ReadKey, ReadRow, ReadWrite,
 };
 use crate::common::{self, common_store_methods, ConvListRow};
 use crate::error::{DbError, OpenError};
-use crate::sql::Sql;
+use crate::sql::{sql, statements};
 use crate::StoreOptions;
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -53,6 +54,10 @@ impl std::fmt::Debug for SqliteStore {
             .finish_non_exhaustive()
     }
 }
+
+/// Extra pragmas of the writer connection, which touches the most pages
+/// (every index of every conversation in a batch): a 64 MiB page cache.
+const WRITER_PRAGMAS: &str = "PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 10000;";
 
 /// Pragmas every connection gets.
 fn pragmas(options: &StoreOptions) -> String {
@@ -89,6 +94,7 @@ fn establish_writer(path: &str, options: &StoreOptions) -> Result<SqliteConnecti
     let mut conn = SqliteConnection::establish(path)
         .map_err(|e| OpenError::Connect(format!("{path}: {e}")))?;
     conn.batch_execute(&pragmas(options))
+        .and_then(|()| conn.batch_execute(WRITER_PRAGMAS))
         .map_err(|e| OpenError::Setup(e.to_string()))?;
     Ok(conn)
 }
@@ -193,6 +199,14 @@ impl SqliteStore {
         Ok(self.write_raw(f)?)
     }
 
+    fn txn<T>(
+        &self,
+        f: impl FnOnce(&mut SqliteConnection) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
+        let mut conn = self.writer()?;
+        conn.immediate_transaction(f)
+    }
+
     fn batch(
         &self,
         messages: &[NewMessage],
@@ -208,7 +222,7 @@ impl SqliteStore {
     fn list_convs(&self, user: &UserId, device: &str) -> StoreResult<Vec<ConvSummary>> {
         self.read(|c| {
             let me = user.as_str();
-            let rows = Sql(common::LIST_CONVS_SQL)
+            let rows = sql::<common::ListConvs>()
                 .bind::<Text, _>(me)
                 .bind::<Text, _>(device)
                 .bind::<Text, _>(me)
@@ -220,14 +234,23 @@ impl SqliteStore {
     }
 }
 
+/// A conversation's id and `last_seq` (the transaction holds the write lock).
+fn lock_conv_row(c: &mut SqliteConnection, name: &str) -> Result<Option<(i64, i64)>, DbError> {
+    Ok(sql::<SelectConv>()
+        .bind::<Text, _>(name)
+        .get_result::<ConvCounter>(c)
+        .optional()?
+        .map(|r| (r.id, r.last_seq)))
+}
+
 impl Store for SqliteStore {
     common_store_methods!();
 }
 
-/// [`BatchOps`] on SQLite: the single writer holds the database's write
-/// lock for the whole transaction, so "locking" is plain reading, and each
-/// step is one prepared statement per row (no round trips: SQLite runs
-/// in-process).
+/// [`BatchOps`] on SQLite: the transaction (`BEGIN IMMEDIATE`) holds the
+/// database's write lock throughout, so "locking" is plain reading, and
+/// each step is one prepared statement per row (no round trips: SQLite
+/// runs in-process).
 struct SqliteOps<'a> {
     conn: &'a mut SqliteConnection,
 }
@@ -251,32 +274,46 @@ struct SeqTs {
 }
 
 #[derive(QueryableByName)]
+struct ReadJoined {
+    #[diesel(sql_type = BigInt)]
+    read_seq: i64,
+    #[diesel(sql_type = BigInt)]
+    joined_seq: i64,
+}
+
+#[derive(QueryableByName)]
 struct OneI64 {
     #[diesel(sql_type = BigInt)]
     v: i64,
 }
 
-const SELECT_CONV: &str = "SELECT id, last_seq, last_ts FROM conversations WHERE name = ?";
-const INSERT_CONV: &str =
-    "INSERT INTO conversations (name, user_a, user_b) VALUES (?, ?, ?) RETURNING id AS v";
-const FIND_CLIENT_ID: &str =
-    "SELECT seq, ts FROM messages WHERE conv_id = ? AND sender = ? AND client_id = ?";
-const SELECT_READ: &str =
-    "SELECT read_seq AS v FROM conv_users WHERE conv_id = ? AND user_name = ?";
-const SELECT_DELIVERED: &str =
-    "SELECT seq AS v FROM delivered WHERE user_name = ? AND device = ? AND conv_id = ?";
-const INSERT_MESSAGE: &str = "INSERT INTO messages \
-    (conv_id, seq, sender, body, ts, client_id, attachment) VALUES (?, ?, ?, ?, ?, ?, ?)";
-const UPDATE_CONV: &str = "UPDATE conversations SET last_seq = ?, last_ts = ? WHERE id = ?";
-const WRITE_READ: &str = "INSERT INTO conv_users (conv_id, user_name, member, read_seq) \
-    VALUES (?, ?, ?, ?) ON CONFLICT (conv_id, user_name) \
-    DO UPDATE SET member = member OR excluded.member, read_seq = excluded.read_seq";
-const WRITE_DELIVERED: &str = "INSERT INTO delivered (user_name, device, conv_id, seq) \
-    VALUES (?, ?, ?, ?) ON CONFLICT (user_name, device, conv_id) DO UPDATE SET seq = excluded.seq";
+statements! { SelectConv = "SELECT id, last_seq, last_ts FROM conversations WHERE name = ?"; }
+statements! { InsertConv =
+"INSERT INTO conversations (name, user_a, user_b) VALUES (?, ?, ?) RETURNING id AS v"; }
+statements! { FindClientId =
+"SELECT seq, ts FROM client_ids WHERE conv_id = ? AND sender = ? AND client_id = ?"; }
+statements! { InsertClientId =
+"INSERT INTO client_ids (conv_id, sender, client_id, seq, ts) VALUES (?, ?, ?, ?, ?)"; }
+statements! { SelectRead =
+"SELECT read_seq, joined_seq FROM conv_users WHERE conv_id = ? AND user_name = ?"; }
+statements! { SelectDelivered =
+"SELECT seq AS v FROM delivered WHERE user_name = ? AND device = ? AND conv_id = ?"; }
+statements! { InsertMessage = "INSERT INTO messages \
+(conv_id, seq, sender, body, ts, client_id, attachment) VALUES (?, ?, ?, ?, ?, ?, ?)"; }
+statements! { UpdateConv =
+"UPDATE conversations SET last_seq = ?, last_ts = ?, activity = ? WHERE id = ?"; }
+statements! { EnsureDelivered = "INSERT INTO delivered (user_name, device, conv_id, seq) \
+VALUES (?, ?, ?, COALESCE((SELECT joined_seq FROM conv_users WHERE conv_id = ? AND user_name = ?), 0)) \
+ON CONFLICT (user_name, device, conv_id) DO NOTHING"; }
+statements! { WriteRead = "INSERT INTO conv_users (conv_id, user_name, member, read_seq) \
+VALUES (?, ?, ?, ?) ON CONFLICT (conv_id, user_name) \
+DO UPDATE SET member = member OR excluded.member, read_seq = excluded.read_seq"; }
+statements! { WriteDelivered = "INSERT INTO delivered (user_name, device, conv_id, seq) \
+VALUES (?, ?, ?, ?) ON CONFLICT (user_name, device, conv_id) DO UPDATE SET seq = excluded.seq"; }
 
 impl SqliteOps<'_> {
     fn counter(&mut self, name: &str) -> Result<Option<ConvCounter>, DbError> {
-        Ok(Sql(SELECT_CONV)
+        Ok(sql::<SelectConv>()
             .bind::<Text, _>(name)
             .get_result::<ConvCounter>(self.conn)
             .optional()?)
@@ -284,39 +321,16 @@ impl SqliteOps<'_> {
 }
 
 impl BatchOps for SqliteOps<'_> {
-    fn lock_convs(&mut self, convs: &[NewConv<'_>]) -> Result<Vec<ConvRow>, DbError> {
-        let mut out = Vec::with_capacity(convs.len());
-        for nc in convs {
-            let c = match self.counter(nc.name)? {
-                Some(c) => c,
-                None => {
-                    let id = Sql(INSERT_CONV)
-                        .bind::<Text, _>(nc.name)
-                        .bind::<Nullable<Text>, _>(nc.user_a)
-                        .bind::<Nullable<Text>, _>(nc.user_b)
-                        .get_result::<OneI64>(self.conn)?
-                        .v;
-                    ConvCounter {
-                        id,
-                        last_seq: 0,
-                        last_ts: 0,
-                    }
-                }
-            };
-            out.push(ConvRow {
-                id: c.id,
-                name: nc.name.to_owned(),
-                last_seq: c.last_seq,
-                last_ts: c.last_ts,
-            });
-        }
-        Ok(out)
-    }
-
-    fn find_convs(&mut self, names: &[&str]) -> Result<Vec<ConvRow>, DbError> {
+    fn lock_convs(
+        &mut self,
+        create: &[NewConv<'_>],
+        names: &[&str],
+    ) -> Result<Vec<ConvRow>, DbError> {
         let mut out = Vec::with_capacity(names.len());
+        let mut found = HashSet::new();
         for name in names {
             if let Some(c) = self.counter(name)? {
+                found.insert(*name);
                 out.push(ConvRow {
                     id: c.id,
                     name: (*name).to_owned(),
@@ -325,13 +339,27 @@ impl BatchOps for SqliteOps<'_> {
                 });
             }
         }
+        for nc in create.iter().filter(|c| !found.contains(c.name)) {
+            let id = sql::<InsertConv>()
+                .bind::<Text, _>(nc.name)
+                .bind::<Nullable<Text>, _>(nc.user_a)
+                .bind::<Nullable<Text>, _>(nc.user_b)
+                .get_result::<OneI64>(self.conn)?
+                .v;
+            out.push(ConvRow {
+                id,
+                name: nc.name.to_owned(),
+                last_seq: 0,
+                last_ts: 0,
+            });
+        }
         Ok(out)
     }
 
     fn find_client_ids(&mut self, keys: &[ClientKey]) -> Result<Vec<ClientHit>, DbError> {
         let mut out = Vec::new();
         for k in keys {
-            let found = Sql(FIND_CLIENT_ID)
+            let found = sql::<FindClientId>()
                 .bind::<BigInt, _>(k.0)
                 .bind::<Text, _>(&k.1)
                 .bind::<Text, _>(&k.2)
@@ -344,28 +372,32 @@ impl BatchOps for SqliteOps<'_> {
         Ok(out)
     }
 
-    fn lock_read(&mut self, keys: &[ReadKey]) -> Result<Vec<(ReadKey, i64)>, DbError> {
+    fn read_cursors(&mut self, keys: &[ReadKey]) -> Result<Vec<(ReadKey, ReadRow)>, DbError> {
         let mut out = Vec::with_capacity(keys.len());
         for k in keys {
-            let found = Sql(SELECT_READ)
+            let found = sql::<SelectRead>()
                 .bind::<BigInt, _>(k.0)
                 .bind::<Text, _>(&k.1)
-                .get_result::<OneI64>(self.conn)
+                .get_result::<ReadJoined>(self.conn)
                 .optional()?;
             if let Some(r) = found {
-                out.push((k.clone(), r.v));
+                let row = ReadRow {
+                    read: r.read_seq,
+                    joined: r.joined_seq,
+                };
+                out.push((k.clone(), row));
             }
         }
         Ok(out)
     }
 
-    fn lock_delivered(
+    fn delivered_cursors(
         &mut self,
         keys: &[DeliveredKey],
     ) -> Result<Vec<(DeliveredKey, i64)>, DbError> {
         let mut out = Vec::with_capacity(keys.len());
         for k in keys {
-            let found = Sql(SELECT_DELIVERED)
+            let found = sql::<SelectDelivered>()
                 .bind::<Text, _>(&k.0)
                 .bind::<Text, _>(&k.1)
                 .bind::<BigInt, _>(k.2)
@@ -380,7 +412,7 @@ impl BatchOps for SqliteOps<'_> {
 
     fn insert_messages(&mut self, rows: &[MessageRow]) -> Result<(), DbError> {
         for r in rows {
-            Sql(INSERT_MESSAGE)
+            sql::<InsertMessage>()
                 .bind::<BigInt, _>(r.conv_id)
                 .bind::<BigInt, _>(r.seq)
                 .bind::<Text, _>(&r.sender)
@@ -389,14 +421,24 @@ impl BatchOps for SqliteOps<'_> {
                 .bind::<Nullable<Text>, _>(&r.client_id)
                 .bind::<Nullable<Text>, _>(&r.attachment)
                 .execute(self.conn)?;
+            if let Some(cid) = &r.client_id {
+                sql::<InsertClientId>()
+                    .bind::<BigInt, _>(r.conv_id)
+                    .bind::<Text, _>(&r.sender)
+                    .bind::<Text, _>(cid)
+                    .bind::<BigInt, _>(r.seq)
+                    .bind::<BigInt, _>(r.ts)
+                    .execute(self.conn)?;
+            }
         }
         Ok(())
     }
 
     fn update_convs(&mut self, rows: &[ConvWrite]) -> Result<(), DbError> {
         for r in rows {
-            Sql(UPDATE_CONV)
+            sql::<UpdateConv>()
                 .bind::<BigInt, _>(r.last_seq)
+                .bind::<BigInt, _>(r.last_ts)
                 .bind::<BigInt, _>(r.last_ts)
                 .bind::<BigInt, _>(r.id)
                 .execute(self.conn)?;
@@ -406,7 +448,7 @@ impl BatchOps for SqliteOps<'_> {
 
     fn write_read(&mut self, rows: &[ReadWrite]) -> Result<(), DbError> {
         for r in rows {
-            Sql(WRITE_READ)
+            sql::<WriteRead>()
                 .bind::<BigInt, _>(r.conv_id)
                 .bind::<Text, _>(&r.user)
                 .bind::<Bool, _>(r.member)
@@ -418,11 +460,24 @@ impl BatchOps for SqliteOps<'_> {
 
     fn write_delivered(&mut self, rows: &[DeliveredWrite]) -> Result<(), DbError> {
         for r in rows {
-            Sql(WRITE_DELIVERED)
+            sql::<WriteDelivered>()
                 .bind::<Text, _>(&r.user)
                 .bind::<Text, _>(&r.device)
                 .bind::<BigInt, _>(r.conv_id)
                 .bind::<BigInt, _>(r.seq)
+                .execute(self.conn)?;
+        }
+        Ok(())
+    }
+
+    fn ensure_delivered(&mut self, keys: &[DeliveredKey]) -> Result<(), DbError> {
+        for k in keys {
+            sql::<EnsureDelivered>()
+                .bind::<Text, _>(&k.0)
+                .bind::<Text, _>(&k.1)
+                .bind::<BigInt, _>(k.2)
+                .bind::<BigInt, _>(k.2)
+                .bind::<Text, _>(&k.0)
                 .execute(self.conn)?;
         }
         Ok(())

@@ -1,5 +1,10 @@
+DROP TABLE room_invites;
+DROP TABLE room_bans;
+DROP TABLE room_members;
+DROP TABLE rooms;
 DROP TABLE delivered;
 DROP TABLE conv_users;
+DROP TABLE client_ids;
 DROP TABLE messages;
 DROP TABLE conversations;
 DROP TABLE blocks;

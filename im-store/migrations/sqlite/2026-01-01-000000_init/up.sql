@@ -44,11 +44,18 @@ CREATE TABLE conversations (
     user_a TEXT,
     user_b TEXT,
     last_seq BIGINT NOT NULL DEFAULT 0,
-    last_ts BIGINT NOT NULL DEFAULT 0
+    -- Time of the last message (a new message's ts is never below it).
+    last_ts BIGINT NOT NULL DEFAULT 0,
+    -- Time of last activity, for ordering: the last message, else the
+    -- room's creation.
+    activity BIGINT NOT NULL DEFAULT 0
 );
 
+-- No foreign key to conversations: every message is written under its
+-- conversation's counter row, and a per-row key check costs about as much
+-- as the insert itself.
 CREATE TABLE messages (
-    conv_id BIGINT NOT NULL REFERENCES conversations (id),
+    conv_id BIGINT NOT NULL,
     seq BIGINT NOT NULL,
     sender TEXT NOT NULL,
     body TEXT NOT NULL,
@@ -57,19 +64,29 @@ CREATE TABLE messages (
     attachment TEXT,
     UNIQUE (conv_id, seq)
 );
--- Idempotency: (conv, sender, client_id) is unique.
-CREATE UNIQUE INDEX messages_client_id ON messages (conv_id, sender, client_id)
-    WHERE client_id IS NOT NULL;
 -- Unread counts: a user's own messages after their read cursor.
 CREATE INDEX messages_by_sender ON messages (conv_id, sender, seq);
 
--- Per (conversation, user): membership and the user's read cursor. A row
--- with member = 0 only carries a read cursor.
+-- Idempotency: (conv, sender, client_id) is unique; the original seq and ts.
+-- A table of its own, so its lookups never compete with messages_by_sender.
+CREATE TABLE client_ids (
+    conv_id BIGINT NOT NULL,
+    sender TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    ts BIGINT NOT NULL,
+    PRIMARY KEY (conv_id, sender, client_id)
+) WITHOUT ROWID;
+
+-- Per (conversation, user): membership, the user's read cursor, and where
+-- a room member's cursors start (the last seq when they joined; 0 when not
+-- a member). A row with member = 0 only carries a read cursor.
 CREATE TABLE conv_users (
     conv_id BIGINT NOT NULL REFERENCES conversations (id),
     user_name TEXT NOT NULL,
     member BOOLEAN NOT NULL DEFAULT 0,
     read_seq BIGINT NOT NULL DEFAULT 0,
+    joined_seq BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (conv_id, user_name)
 ) WITHOUT ROWID;
 CREATE INDEX conv_users_by_user ON conv_users (user_name, conv_id);
@@ -81,4 +98,35 @@ CREATE TABLE delivered (
     conv_id BIGINT NOT NULL REFERENCES conversations (id),
     seq BIGINT NOT NULL,
     PRIMARY KEY (user_name, device, conv_id)
+) WITHOUT ROWID;
+
+CREATE TABLE rooms (
+    name TEXT NOT NULL PRIMARY KEY,
+    topic TEXT NOT NULL,
+    public BOOLEAN NOT NULL,
+    created_at BIGINT NOT NULL
+) WITHOUT ROWID;
+
+-- pos orders members by joining (rowids only grow past the current ones).
+CREATE TABLE room_members (
+    pos INTEGER PRIMARY KEY,
+    room TEXT NOT NULL REFERENCES rooms (name),
+    user_name TEXT NOT NULL,
+    owner BOOLEAN NOT NULL,
+    joined_at BIGINT NOT NULL,
+    UNIQUE (room, user_name)
+);
+CREATE INDEX room_members_by_pos ON room_members (room, pos);
+
+CREATE TABLE room_bans (
+    room TEXT NOT NULL REFERENCES rooms (name),
+    user_name TEXT NOT NULL,
+    PRIMARY KEY (room, user_name)
+) WITHOUT ROWID;
+
+CREATE TABLE room_invites (
+    user_name TEXT NOT NULL,
+    room TEXT NOT NULL REFERENCES rooms (name),
+    from_user TEXT NOT NULL,
+    PRIMARY KEY (user_name, room)
 ) WITHOUT ROWID;
