@@ -20,7 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let ws = im_transport_ws::serve(http, hub.clone(), Default::default(), stop());
         let (a, b) = tokio::join!(im_transport_tcp::serve(tcp, hub.clone(), stop()), ws);
         hub.shutdown(std::time::Duration::from_secs(2)).await;
-        Ok::<_, std::io::Error>(a.and(b)?)
+        a.and(b)
     })?;
     Ok(())
 }

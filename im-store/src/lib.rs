@@ -40,19 +40,25 @@
 //!
 //! ## Schema
 //! `users`, `devices`, `relations`, `blocks`; `conversations` (one row per
-//! conversation, which is also its `seq` counter: `last_seq`, `last_ts`);
-//! `messages` (`UNIQUE (conv_id, seq)`, unique `(conv_id, sender,
-//! client_id)`, an index on `(conv_id, sender, seq)` for unread counts);
-//! `conv_users` (membership and read cursor per conversation and user);
-//! `delivered` (delivered cursor per user, device and conversation).
+//! conversation, which is also its `seq` counter: `last_seq`, `last_ts`,
+//! and `activity` for ordering); `messages` (`UNIQUE (conv_id, seq)`, an
+//! index on `(conv_id, sender, seq)` for unread counts); `client_ids`
+//! (primary key `(conv_id, sender, client_id)`: idempotency, with the
+//! original `seq` and `ts`); `conv_users` (membership, read cursor and, for
+//! room members, the seq their cursors start at); `delivered` (delivered
+//! cursor per user, device and conversation); `rooms`, `room_members`,
+//! `room_bans`, `room_invites`.
 //!
 //! ## Writing
 //! [`im_core::Store::write_batch`] is one transaction per call: every
-//! message and cursor of the batch commits together or not at all. `seq`
-//! is assigned inside it from the conversation's counter row, locked for
-//! the rest of the transaction, so several server processes can share one
-//! PostgreSQL database (or one SQLite file) without ever handing out a
-//! number twice; `ts` never decreases within a conversation.
+//! message and cursor of the batch commits together or not at all. It locks
+//! the counter rows of the conversations it touches, in name order, before
+//! reading them; `seq` is assigned from the locked row, so several server
+//! processes can share one PostgreSQL database (or one SQLite file) without
+//! ever handing out a number twice, and `ts` never decreases within a
+//! conversation. Room joins and leaves take the same lock. On SQLite the
+//! write path is one prepared statement per row on the writer connection;
+//! on PostgreSQL a fixed number of statements over arrays per batch.
 
 #![warn(missing_docs)]
 

@@ -5,6 +5,11 @@
 //! `BEGIN IMMEDIATE` transaction, so it also serialises correctly against
 //! other processes on the same file. Reads use a pool of read-only
 //! connections, which WAL lets run beside the writer.
+//!
+//! The writer has a 64 MiB page cache and checkpoints the WAL every 10,000
+//! pages (about 40 MiB) instead of SQLite's 1,000: a group-commit batch
+//! across many conversations dirties hundreds of pages, and checkpointing
+//! after nearly every commit halved throughput.
 
 use std::collections::HashSet;
 use std::path::Path;

@@ -557,4 +557,244 @@ async fn read_ws(ws: &mut Ws, wait: Duration) -> Option<Option<Value>> {
         }
     }
 }
+
 pub mod process;
+
+// ---------------------------------------------------------------------------
+// Files: base64, hashes, uploads and downloads over the protocol, and a tiny
+// HTTP/1.1 client for `GET`/`HEAD /files/<file>`.
+// ---------------------------------------------------------------------------
+
+/// Largest chunk (`file.chunk`) and largest `file.read` answer, in bytes.
+pub const CHUNK: usize = 32768;
+
+/// Standard base64 with padding.
+pub fn b64(data: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(data)
+}
+
+/// Decodes standard base64 with padding; panics on anything else.
+pub fn unb64(s: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .unwrap_or_else(|e| panic!("server sent bad base64 ({e}): {s:.80}"))
+}
+
+/// Lowercase hex SHA-256.
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+/// `n` pseudo-random bytes (xorshift64*), different for each `seed`.
+pub fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(n + 8);
+    while out.len() < n {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    out.truncate(n);
+    out
+}
+
+impl Client {
+    /// `file.begin`; returns the file id.
+    pub async fn file_begin(&mut self, name: &str, mime: Option<&str>, size: usize) -> String {
+        let mut f = json!({"type":"file.begin","name":name,"size":size});
+        if let Some(m) = mime {
+            f["mime"] = json!(m);
+        }
+        let r = self.ok(f).await;
+        r["file"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| panic!("file.begin ok without a file id: {r}"))
+            .to_owned()
+    }
+
+    /// One `file.chunk` that must succeed.
+    pub async fn file_chunk(&mut self, file: &str, offset: usize, data: &[u8]) {
+        self.ok(json!({"type":"file.chunk","file":file,"offset":offset,"data":b64(data)}))
+            .await;
+    }
+
+    /// `file.end` that must succeed; checks `file`, `size` and `sha256`
+    /// against the bytes the caller sent. Returns the `ok`.
+    pub async fn file_end(&mut self, file: &str, data: &[u8]) -> Value {
+        let r = self.ok(json!({"type":"file.end","file":file})).await;
+        assert_eq!(r["file"], file, "{r}");
+        assert_eq!(r["size"], data.len(), "{r}");
+        assert_eq!(r["sha256"], sha256_hex(data), "{r}");
+        r
+    }
+
+    /// Uploads `data` chunk by chunk, waiting for each `ok`; returns the id.
+    pub async fn upload(&mut self, name: &str, mime: Option<&str>, data: &[u8]) -> String {
+        let file = self.file_begin(name, mime, data.len()).await;
+        for (i, part) in data.chunks(CHUNK).enumerate() {
+            self.file_chunk(&file, i * CHUNK, part).await;
+        }
+        self.file_end(&file, data).await;
+        file
+    }
+
+    /// Uploads `data` sending every chunk without waiting for its `ok`
+    /// (ids `chunk-<n>`), then collects the `ok`s and ends the upload.
+    pub async fn upload_pipelined(
+        &mut self,
+        name: &str,
+        mime: Option<&str>,
+        data: &[u8],
+    ) -> String {
+        let file = self.file_begin(name, mime, data.len()).await;
+        let n = data.chunks(CHUNK).len();
+        for (i, part) in data.chunks(CHUNK).enumerate() {
+            self.send(json!({"type":"file.chunk","id":format!("chunk-{i}"),"file":file,"offset":i * CHUNK,"data":b64(part)}))
+                .await;
+        }
+        let mut seen = std::collections::HashSet::new();
+        while seen.len() < n {
+            let v = self.recv().await;
+            let Some(id) = v["id"].as_str().and_then(|s| s.strip_prefix("chunk-")) else {
+                panic!("unexpected frame while uploading: {v}");
+            };
+            assert_eq!(v["type"], "ok", "chunk {id}: {v}");
+            assert!(seen.insert(id.to_owned()), "two replies to chunk {id}");
+        }
+        self.file_end(&file, data).await;
+        file
+    }
+
+    /// One `file.read`: (bytes, eof).
+    pub async fn file_read(&mut self, file: &str, offset: usize, len: usize) -> (Vec<u8>, bool) {
+        let r = self
+            .ok(json!({"type":"file.read","file":file,"offset":offset,"len":len}))
+            .await;
+        let data = unb64(r["data"].as_str().unwrap_or_else(|| panic!("no data: {r}")));
+        let eof = r["eof"].as_bool().unwrap_or_else(|| panic!("no eof: {r}"));
+        (data, eof)
+    }
+
+    /// The whole file through `file.read`, 32768 bytes at a time.
+    pub async fn download(&mut self, file: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        loop {
+            let (data, eof) = self.file_read(file, out.len(), CHUNK).await;
+            assert!(data.len() <= CHUNK, "file.read served {} bytes", data.len());
+            out.extend_from_slice(&data);
+            if eof {
+                return out;
+            }
+            assert!(!data.is_empty(), "file.read returned nothing before eof");
+        }
+    }
+}
+
+/// An HTTP response.
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers in order, names lowercased.
+    pub headers: Vec<(String, String)>,
+    /// The body (de-chunked).
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The first header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let at = find(b, b"\r\n").expect("chunk size line");
+        let line = std::str::from_utf8(&b[..at]).expect("chunk size");
+        let n = usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16)
+            .expect("chunk size");
+        b = &b[at + 2..];
+        if n == 0 {
+            return out;
+        }
+        out.extend_from_slice(&b[..n]);
+        b = &b[n + 2..];
+    }
+}
+
+/// One HTTP/1.1 request with `Connection: close`; reads the whole response.
+pub async fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> HttpResponse {
+    use tokio::io::AsyncReadExt;
+    let io = async {
+        let mut s = TcpStream::connect(addr).await.expect("connect http");
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        s.write_all(req.as_bytes()).await.expect("write http");
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).await.expect("read http");
+        raw
+    };
+    let raw = tokio::time::timeout(Duration::from_secs(120), io)
+        .await
+        .unwrap_or_else(|_| panic!("no HTTP response to {method} {path}"));
+    let end = find(&raw, b"\r\n\r\n").unwrap_or_else(|| {
+        panic!(
+            "incomplete HTTP response: {:?}",
+            String::from_utf8_lossy(&raw)
+        )
+    });
+    let head = std::str::from_utf8(&raw[..end]).expect("HTTP head is not UTF-8");
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status: u16 = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let rest = &raw[end + 4..];
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.to_ascii_lowercase().contains("chunked"));
+    let body = if chunked && method != "HEAD" {
+        dechunk(rest)
+    } else {
+        rest.to_vec()
+    };
+    HttpResponse {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// `GET path` with `headers`.
+pub async fn http_get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
+    http_request(addr, "GET", path, headers).await
+}

@@ -5,6 +5,7 @@
 mod accounts;
 mod contacts;
 mod delivery;
+mod files;
 mod framing;
 mod messages;
 mod presence;
