@@ -200,3 +200,87 @@ async fn admin_cli_manages_accounts_while_the_server_runs() {
     let mut c = Client::connect(srv.addr).await;
     c.login("carol", "password123").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rooms_and_their_messages_survive_kill_9() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let srv = ServerProcess::start(dir.path(), &[]);
+    let mut a = Client::connect(srv.addr).await;
+    a.ok(json!({"type":"register","username":"alice","password":PASSWORD}))
+        .await;
+    a.login("alice", PASSWORD).await;
+    let mut b = Client::connect(srv.addr).await;
+    b.ok(json!({"type":"register","username":"bob","password":PASSWORD}))
+        .await;
+    b.login("bob", PASSWORD).await;
+    a.ok(json!({"type":"room.create","name":"rust","topic":"Rust talk"}))
+        .await;
+    a.ok(json!({"type":"room.create","name":"secret","public":false}))
+        .await;
+    b.ok(json!({"type":"room.join","name":"rust"})).await;
+    b.ok(json!({"type":"logout"})).await;
+    a.ok(json!({"type":"room.topic","name":"rust","topic":"Rust, mostly"}))
+        .await;
+    let mut acked = BTreeMap::new();
+    for i in 0..100 {
+        let r = a
+            .ok(json!({"type":"msg.send","room":"rust","body":format!("r{i}"),"client_id":format!("r-{i}")}))
+            .await;
+        acked.insert(i, r["seq"].as_u64().unwrap());
+    }
+    srv.kill();
+
+    let srv = ServerProcess::start(dir.path(), &[]);
+    let mut b = Client::connect(srv.addr).await;
+    let login = b.login("bob", PASSWORD).await;
+    let replayed: Vec<u64> = login
+        .replay
+        .iter()
+        .filter_map(|m| m["seq"].as_u64())
+        .collect();
+    assert_eq!(
+        replayed,
+        (1..=100).collect::<Vec<_>>(),
+        "bob's replay of the room"
+    );
+    let members = b.ok(json!({"type":"room.members","name":"rust"})).await;
+    let mut roles: Vec<(String, String)> = members["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["user"].as_str().unwrap().to_owned(),
+                m["role"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    roles.sort();
+    assert_eq!(
+        roles,
+        [
+            ("alice".into(), "owner".into()),
+            ("bob".into(), "member".into())
+        ]
+    );
+    let list = b.ok(json!({"type":"room.list"})).await;
+    assert_eq!(
+        list["rooms"],
+        json!([{"name":"rust","topic":"Rust, mostly","members":2,"online":1}])
+    );
+    let mut a = Client::connect(srv.addr).await;
+    a.login("alice", PASSWORD).await;
+    for (i, seq) in acked {
+        let r = a
+            .ok(json!({"type":"msg.send","room":"rust","body":format!("r{i}"),"client_id":format!("r-{i}")}))
+            .await;
+        assert_eq!(r["seq"].as_u64(), Some(seq), "retry of r-{i}");
+    }
+    let h = a
+        .ok(json!({"type":"history","conv":"room:rust","limit":200}))
+        .await;
+    assert_eq!(h["messages"].as_array().map(Vec::len), Some(100));
+    // The private room is still private and still Alice's.
+    b.err(json!({"type":"room.join","name":"secret"}), "not_found")
+        .await;
+}
