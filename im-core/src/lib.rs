@@ -10,7 +10,10 @@
 //! - [`error`]: error codes and the one mapping from internal errors.
 //! - [`hub`]: [`Hub`], the entry point: a directory of live actors.
 //! - `session`, `user`, `conversation`: one actor per connection, per
-//!   online user, per active conversation.
+//!   online user, per active conversation (direct or room).
+//! - `accounts`, `contacts`, `messages`, `rooms`: request handlers.
+//! - [`files`]: uploads, reads, signed links, download authorization;
+//!   [`blob`]: the [`blob::BlobStore`] trait for file bytes.
 //! - [`store`]: the [`Store`] trait and [`MemoryStore`].
 //! - [`transport`]: the transport boundary.
 //! - [`auth`]: passwords, tokens, throttling. [`pool`]: bounded blocking pools.
