@@ -59,6 +59,31 @@ pub struct ConversationActor {
     room: Option<RoomRecord>,
 }
 
+/// Answers a refused send: with the original `ok` when its `client_id` was
+/// already stored (a retry of a send that succeeded before permissions
+/// changed), else with `err`.
+pub(crate) async fn refused(hub: Hub, conv: ConvId, s: Submit, err: ProtoError) {
+    let Some(cid) = s.client_id.clone() else {
+        return s.reply.err(err);
+    };
+    let store = hub.inner.store.clone();
+    let (c, from) = (conv.clone(), s.from.clone());
+    match hub
+        .inner
+        .pool
+        .run(move || store.find_client_id(&c, &from, &cid))
+        .await
+    {
+        Ok(Ok(Some(a))) => s.reply.ok(Reply::Sent {
+            conv,
+            seq: a.seq,
+            ts: a.ts,
+        }),
+        Ok(Err(e)) => s.reply.err(e.into()),
+        _ => s.reply.err(err),
+    }
+}
+
 /// Why a room refuses a sender.
 fn room_refusal(room: &Option<RoomRecord>) -> ProtoError {
     match room {
@@ -150,29 +175,8 @@ impl ConversationActor {
             return Some(s);
         }
         let err = room_refusal(&self.room);
-        match s.client_id.clone() {
-            None => s.reply.err(err),
-            Some(cid) => {
-                let hub = self.hub.clone();
-                let (conv, from) = (self.conv.clone(), s.from.clone());
-                let c = conv.clone();
-                let f = async move {
-                    let store = hub.inner.store.clone();
-                    hub.inner
-                        .pool
-                        .run(move || store.find_client_id(&c, &from, &cid))
-                        .await
-                };
-                ctx.spawn(f.into_actor(self).map(move |r, _, _| match r {
-                    Ok(Ok(Some(a))) => s.reply.ok(Reply::Sent {
-                        conv,
-                        seq: a.seq,
-                        ts: a.ts,
-                    }),
-                    _ => s.reply.err(err),
-                }));
-            }
-        }
+        let f = refused(self.hub.clone(), self.conv.clone(), s, err);
+        ctx.spawn(f.into_actor(self));
         if self.room.is_none() {
             self.retire_soon(ctx);
         }

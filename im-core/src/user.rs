@@ -600,29 +600,10 @@ impl UserActor {
         err: ProtoError,
         ctx: &mut Context<Self>,
     ) {
-        let Some(cid) = submit.client_id.clone() else {
-            submit.reply.err(err);
-            return;
-        };
-        let hub = self.hub.clone();
-        let from = submit.from.clone();
-        let c = conv.clone();
-        let f = async move {
-            let store = hub.inner.store.clone();
-            hub.inner
-                .pool
-                .run(move || store.find_client_id(&c, &from, &cid))
-                .await
-        };
-        ctx.wait(f.into_actor(self).map(move |r, _, _| match r {
-            Ok(Ok(Some(a))) => submit.reply.ok(Reply::Sent {
-                conv,
-                seq: a.seq,
-                ts: a.ts,
-            }),
-            Ok(Err(e)) => submit.reply.err(e.into()),
-            _ => submit.reply.err(err),
-        }));
+        // Waited for, so this user's later sends stay behind it.
+        ctx.wait(
+            crate::conversation::refused(self.hub.clone(), conv, submit, err).into_actor(self),
+        );
     }
 }
 
