@@ -8,10 +8,11 @@
 //! module a `lock_conv_row(conn, name)` that locks a conversation's counter
 //! row and returns its id and `last_seq`.
 
+use im_core::error::{StoreError, StoreResult};
 use im_core::ids::{ConvId, RoomName, UserId};
 use im_core::store::{
-    ConvSummary, DeviceRecord, RoomListing, RoomMember, RoomRecord, RoomRole, StoredMessage,
-    UserRecord,
+    ConvSummary, DeviceRecord, FileRecord, RoomListing, RoomMember, RoomRecord, RoomRole,
+    StoredMessage, UserRecord,
 };
 
 use crate::error::{seq_u64, DbError};
@@ -964,10 +965,366 @@ macro_rules! common_store_methods {
                 })
                 .collect())
         }
+
+        fn suspended_users(&self) -> ::im_core::error::StoreResult<Vec<::im_core::ids::UserId>> {
+            use crate::schema::users::dsl as u;
+            use ::diesel::prelude::*;
+            // `WHERE suspended`, word for word the predicate of the partial
+            // index `users_suspended`.
+            let names = self.read(|c| {
+                Ok(u::users
+                    .filter(u::suspended)
+                    .order(u::name.asc())
+                    .select(u::name)
+                    .load::<String>(c)?)
+            })?;
+            Ok(names
+                .iter()
+                .map(|s| ::im_core::ids::UserId::from_stored(s))
+                .collect())
+        }
+
+        fn create_file(
+            &self,
+            file: &::im_core::store::FileRecord,
+        ) -> ::im_core::error::StoreResult<()> {
+            use crate::schema::files::dsl as f;
+            use ::diesel::prelude::*;
+            let size = crate::common::bytes_i64(file.size, "file size")?;
+            let received = crate::common::bytes_i64(file.received, "received bytes")?;
+            let r = self.write_raw(|c| {
+                ::diesel::insert_into(f::files)
+                    .values((
+                        f::id.eq(&file.id),
+                        f::uploader.eq(file.uploader.as_str()),
+                        f::name.eq(&file.name),
+                        f::mime.eq(&file.mime),
+                        f::size.eq(size),
+                        f::received.eq(received),
+                        f::sha256.eq(file.sha256.as_deref()),
+                        f::created_at.eq(file.created_at),
+                    ))
+                    .execute(c)?;
+                Ok(())
+            });
+            match r {
+                Ok(()) => Ok(()),
+                Err(e) if e.is_unique_violation() => Err(::im_core::error::StoreError::Conflict),
+                Err(e) => Err(e.into()),
+            }
+        }
+
+        fn file(
+            &self,
+            id: &str,
+        ) -> ::im_core::error::StoreResult<Option<::im_core::store::FileRecord>> {
+            use crate::schema::files::dsl as f;
+            use ::diesel::prelude::*;
+            self.read(|c| {
+                f::files
+                    .filter(f::id.eq(id))
+                    .select((
+                        f::id,
+                        f::uploader,
+                        f::name,
+                        f::mime,
+                        f::size,
+                        f::received,
+                        f::sha256,
+                        f::created_at,
+                    ))
+                    .first::<crate::common::FileTuple>(c)
+                    .optional()?
+                    .map(crate::common::file_record)
+                    .transpose()
+            })
+        }
+
+        fn set_file_received(&self, id: &str, received: u64) -> ::im_core::error::StoreResult<()> {
+            use crate::schema::files::dsl as f;
+            use ::diesel::prelude::*;
+            let received = crate::common::bytes_i64(received, "received bytes")?;
+            let n = self.write(|c| {
+                Ok(::diesel::update(f::files.filter(f::id.eq(id)))
+                    .set(f::received.eq(received))
+                    .execute(c)?)
+            })?;
+            if n == 0 {
+                return Err(::im_core::error::StoreError::NotFound);
+            }
+            Ok(())
+        }
+
+        fn finish_file(&self, id: &str, sha256: &str) -> ::im_core::error::StoreResult<()> {
+            use crate::schema::files::dsl as f;
+            use ::diesel::prelude::*;
+            let n = self.write(|c| {
+                Ok(::diesel::update(f::files.filter(f::id.eq(id)))
+                    .set(f::sha256.eq(Some(sha256)))
+                    .execute(c)?)
+            })?;
+            if n == 0 {
+                return Err(::im_core::error::StoreError::NotFound);
+            }
+            Ok(())
+        }
+
+        fn attach_file(
+            &self,
+            id: &str,
+            conv: &::im_core::ids::ConvId,
+        ) -> ::im_core::error::StoreResult<()> {
+            use crate::schema::file_convs::dsl as fc;
+            use ::diesel::prelude::*;
+            let conv = conv.to_string();
+            self.write(|c| {
+                ::diesel::insert_into(fc::file_convs)
+                    .values((fc::file_id.eq(id), fc::conv.eq(&conv)))
+                    .on_conflict_do_nothing()
+                    .execute(c)?;
+                Ok(())
+            })
+        }
+
+        fn file_convs(
+            &self,
+            id: &str,
+        ) -> ::im_core::error::StoreResult<Vec<::im_core::ids::ConvId>> {
+            use crate::schema::file_convs::dsl as fc;
+            use ::diesel::prelude::*;
+            let names = self.read(|c| {
+                Ok(fc::file_convs
+                    .filter(fc::file_id.eq(id))
+                    .select(fc::conv)
+                    .load::<String>(c)?)
+            })?;
+            let mut v = names
+                .iter()
+                .map(|n| crate::common::parse_conv(n))
+                .collect::<Result<Vec<_>, _>>()?;
+            // In `ConvId` order, as the in-memory store lists them (which is
+            // not the byte order of their names).
+            v.sort();
+            Ok(v)
+        }
+
+        fn user_file_bytes(
+            &self,
+            user: &::im_core::ids::UserId,
+        ) -> ::im_core::error::StoreResult<u64> {
+            use crate::sql::sql;
+            use ::diesel::prelude::*;
+            use ::diesel::sql_types::Text;
+            let total = self.read(|c| {
+                Ok(sql::<crate::common::UserFileBytes>()
+                    .bind::<Text, _>(user.as_str())
+                    .get_result::<crate::common::Total>(c)?
+                    .v)
+            })?;
+            u64::try_from(total).map_err(|_| {
+                ::im_core::error::StoreError::Corrupt(format!(
+                    "negative file bytes {total} for {user}"
+                ))
+            })
+        }
+
+        fn stale_files(
+            &self,
+            before: ::im_core::ids::Millis,
+        ) -> ::im_core::error::StoreResult<Vec<::im_core::store::FileRecord>> {
+            use crate::schema::{file_convs as fc, files as f};
+            use ::diesel::dsl::{exists, not};
+            use ::diesel::prelude::*;
+            // Sorted here rather than by `ORDER BY id`, which would lead
+            // SQLite to walk the whole table in id order instead of the
+            // `created_at` range.
+            let mut v: Vec<::im_core::store::FileRecord> = self.read(|c| {
+                f::table
+                    .filter(f::created_at.lt(before))
+                    .filter(
+                        f::sha256
+                            .is_null()
+                            .or(not(exists(fc::table.filter(fc::file_id.eq(f::id))))),
+                    )
+                    .select((
+                        f::id,
+                        f::uploader,
+                        f::name,
+                        f::mime,
+                        f::size,
+                        f::received,
+                        f::sha256,
+                        f::created_at,
+                    ))
+                    .load::<crate::common::FileTuple>(c)?
+                    .into_iter()
+                    .map(crate::common::file_record)
+                    .collect()
+            })?;
+            // By id in byte order, as the in-memory store lists them.
+            v.sort_by(|a, b| a.id.cmp(&b.id));
+            Ok(v)
+        }
+
+        fn delete_file(&self, id: &str) -> ::im_core::error::StoreResult<()> {
+            use crate::schema::{file_convs as fc, files as f};
+            use ::diesel::prelude::*;
+            self.txn(|c| {
+                ::diesel::delete(fc::table.filter(fc::file_id.eq(id))).execute(c)?;
+                ::diesel::delete(f::table.filter(f::id.eq(id))).execute(c)?;
+                Ok(())
+            })?;
+            Ok(())
+        }
+
+        fn blob_in_use(&self, sha256: &str) -> ::im_core::error::StoreResult<bool> {
+            use crate::schema::files::dsl as f;
+            use ::diesel::dsl::exists;
+            use ::diesel::prelude::*;
+            self.read(|c| {
+                Ok(
+                    ::diesel::select(exists(f::files.filter(f::sha256.eq(sha256))))
+                        .get_result::<bool>(c)?,
+                )
+            })
+        }
+
+        fn user_by_token(
+            &self,
+            token_hash: &str,
+        ) -> ::im_core::error::StoreResult<
+            Option<(::im_core::ids::UserId, ::im_core::store::DeviceRecord)>,
+        > {
+            use crate::schema::devices::dsl as d;
+            use ::diesel::prelude::*;
+            let row = self.read(|c| {
+                Ok(d::devices
+                    .filter(d::token_hash.eq(token_hash))
+                    .order((d::user_name.asc(), d::device.asc()))
+                    .select((
+                        d::user_name,
+                        (d::device, d::token_hash, d::token_issued_at, d::last_login),
+                    ))
+                    .first::<(String, crate::common::DeviceTuple)>(c)
+                    .optional()?)
+            })?;
+            Ok(row.map(|(u, d)| {
+                (
+                    ::im_core::ids::UserId::from_stored(&u),
+                    crate::common::device_record(d),
+                )
+            }))
+        }
+
+        fn server_secret(&self) -> ::im_core::error::StoreResult<Vec<u8>> {
+            use crate::common::SECRET_KEY;
+            use crate::schema::server_settings::dsl as s;
+            use ::diesel::prelude::*;
+            let stored = self.read(|c| {
+                Ok(s::server_settings
+                    .filter(s::key.eq(SECRET_KEY))
+                    .select(s::value)
+                    .first::<Vec<u8>>(c)
+                    .optional()?)
+            })?;
+            let secret = match stored {
+                Some(v) => v,
+                None => {
+                    let fresh = crate::common::fresh_secret()?;
+                    // Whoever inserts first wins; everyone reads the winner's.
+                    self.write(|c| {
+                        ::diesel::insert_into(s::server_settings)
+                            .values((s::key.eq(SECRET_KEY), s::value.eq(&fresh)))
+                            .on_conflict_do_nothing()
+                            .execute(c)?;
+                        s::server_settings
+                            .filter(s::key.eq(SECRET_KEY))
+                            .select(s::value)
+                            .first::<Vec<u8>>(c)
+                            .optional()?
+                            .ok_or_else(|| {
+                                crate::error::DbError::Corrupt("server secret vanished".into())
+                            })
+                    })?
+                }
+            };
+            if secret.len() != crate::common::SECRET_LEN {
+                return Err(::im_core::error::StoreError::Corrupt(format!(
+                    "server secret is {} bytes, not {}",
+                    secret.len(),
+                    crate::common::SECRET_LEN
+                )));
+            }
+            Ok(secret)
+        }
     };
 }
 
 pub(crate) use common_store_methods;
+
+/// Columns of `files`, in table order.
+pub(crate) type FileTuple = (
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    Option<String>,
+    i64,
+);
+
+pub(crate) fn file_record(t: FileTuple) -> Result<FileRecord, DbError> {
+    let bytes = |v: i64, what: &str| {
+        u64::try_from(v).map_err(|_| DbError::Corrupt(format!("file {}: negative {what} {v}", t.0)))
+    };
+    Ok(FileRecord {
+        size: bytes(t.4, "size")?,
+        received: bytes(t.5, "received")?,
+        uploader: UserId::from_stored(&t.1),
+        name: t.2,
+        mime: t.3,
+        sha256: t.6,
+        created_at: t.7,
+        id: t.0,
+    })
+}
+
+/// A byte count from the API as a database integer. Counts past
+/// `i64::MAX` cannot be stored: refused, nothing is written.
+pub(crate) fn bytes_i64(v: u64, what: &str) -> StoreResult<i64> {
+    i64::try_from(v)
+        .map_err(|_| StoreError::Unavailable(format!("{what} {v} is too large to store")))
+}
+
+/// The `server_settings` key of [`im_core::Store::server_secret`].
+pub(crate) const SECRET_KEY: &str = "link_secret";
+/// Bytes in the server secret.
+pub(crate) const SECRET_LEN: usize = 32;
+
+/// A new server secret from the operating system's generator.
+pub(crate) fn fresh_secret() -> StoreResult<Vec<u8>> {
+    use rand::RngCore;
+    let mut b = vec![0u8; SECRET_LEN];
+    rand::rngs::OsRng.try_fill_bytes(&mut b).map_err(|e| {
+        StoreError::Unavailable(format!("no randomness for the server secret: {e}"))
+    })?;
+    Ok(b)
+}
+
+crate::sql::statements! {
+    /// Bytes a user's files take (announced sizes). Parameter: uploader.
+    /// The cast makes the sum a BIGINT on PostgreSQL too (not NUMERIC).
+    UserFileBytes = "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS v FROM files \
+        WHERE uploader = ?";
+}
+
+/// One BIGINT named `v`.
+#[derive(diesel::QueryableByName)]
+pub(crate) struct Total {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub v: i64,
+}
 
 crate::sql::statements! {
     /// A room's conversation row, created or given the room's creation time

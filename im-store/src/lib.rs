@@ -47,7 +47,15 @@
 //! original `seq` and `ts`); `conv_users` (membership, read cursor and, for
 //! room members, the seq their cursors start at); `delivered` (delivered
 //! cursor per user, device and conversation); `rooms`, `room_members`,
-//! `room_bans`, `room_invites`.
+//! `room_bans`, `room_invites`; `files` (upload metadata, indexed by
+//! uploader, creation time and SHA-256) and `file_convs` (where each file
+//! was sent, primary key `(file_id, conv)`); `server_settings` (key/value:
+//! the 32-byte secret signing download links, created by whichever process
+//! asks first: `INSERT ... ON CONFLICT DO NOTHING`, then read back). Partial
+//! indexes answer token lookups without a user name (`devices_by_token`)
+//! and the list of suspended accounts (`users_suspended`). Each schema
+//! change is a migration directory of its own: databases that ran the
+//! first one only get the later ones when a store opens them.
 //!
 //! ## Writing
 //! [`im_core::Store::write_batch`] is one transaction per call: every

@@ -123,6 +123,33 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    files (id) {
+        id -> Text,
+        uploader -> Text,
+        name -> Text,
+        mime -> Text,
+        size -> BigInt,
+        received -> BigInt,
+        sha256 -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    file_convs (file_id, conv) {
+        file_id -> Text,
+        conv -> Text,
+    }
+}
+
+diesel::table! {
+    server_settings (key) {
+        key -> Text,
+        value -> Binary,
+    }
+}
+
 diesel::joinable!(messages -> conversations (conv_id));
 diesel::joinable!(client_ids -> conversations (conv_id));
 diesel::joinable!(conv_users -> conversations (conv_id));
@@ -142,4 +169,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     room_members,
     room_bans,
     room_invites,
+    files,
+    file_convs,
+    server_settings,
 );

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use im_core::error::StoreError;
 use im_core::ids::{ConvId, RoomName, UserId};
 use im_core::store::{
-    Appended, ContactState, ConvSummary, CursorOutcome, CursorUpdate, NewMessage, Relation,
-    RoomListing, RoomMember, RoomRecord, RoomRole, StoredMessage, UserRecord,
+    Appended, ContactState, ConvSummary, CursorOutcome, CursorUpdate, FileRecord, NewMessage,
+    Relation, RoomListing, RoomMember, RoomRecord, RoomRole, StoredMessage, UserRecord,
 };
 use im_core::{MemoryStore, Store};
 
@@ -187,6 +187,15 @@ macro_rules! conformance_tests {
             rooms_cursors_start_where_members_joined,
             rooms_topic_bans_invites,
             differential_random,
+            files_lifecycle,
+            files_quota_sum,
+            files_stale_selection,
+            files_blob_in_use,
+            files_delete,
+            tokens_user_by_token,
+            server_secret_stable,
+            users_suspended_listing,
+            files_differential_random,
         );
     };
     (@each $make:path; $($name:ident),* $(,)?) => {
@@ -1361,6 +1370,457 @@ fn rooms_topic_bans_invites(s: &dyn Store) {
     );
 }
 
+// ---------------------------------------------------------------- files, tokens, secret
+
+fn file_rec(id: &str, uploader: &str, size: u64, created_at: i64) -> FileRecord {
+    FileRecord {
+        id: id.to_owned(),
+        uploader: uid(uploader),
+        name: format!("name of {id}"),
+        mime: "application/octet-stream".to_owned(),
+        size,
+        received: 0,
+        sha256: None,
+        created_at,
+    }
+}
+
+fn sha(n: u8) -> String {
+    format!("{n:02x}").repeat(32)
+}
+
+fn files_lifecycle(s: &dyn Store) {
+    assert_eq!(s.file("f-nope").unwrap(), None);
+    let mut f = file_rec("f-01", "alice", 5 << 30, 1000);
+    f.name = "ünïcødé ../../etc/passwd \"quoted\" 'x'".to_owned();
+    f.mime = "image/png".to_owned();
+    s.create_file(&f).unwrap();
+    assert_eq!(s.file("f-01").unwrap(), Some(f.clone()));
+    assert!(matches!(
+        s.create_file(&file_rec("f-01", "bob", 1, 2000)),
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(
+        s.file("f-01").unwrap(),
+        Some(f.clone()),
+        "conflict changed nothing"
+    );
+
+    s.set_file_received(&f.id, 4096).unwrap();
+    s.set_file_received(&f.id, 3 << 30).unwrap();
+    f.received = 3 << 30;
+    assert_eq!(s.file("f-01").unwrap(), Some(f.clone()));
+    assert!(matches!(
+        s.set_file_received("f-nope", 1),
+        Err(StoreError::NotFound)
+    ));
+    s.finish_file(&f.id, &sha(7)).unwrap();
+    f.sha256 = Some(sha(7));
+    assert_eq!(s.file("f-01").unwrap(), Some(f.clone()));
+    assert!(matches!(
+        s.finish_file("f-nope", &sha(7)),
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(s.file("f-nope").unwrap(), None);
+
+    // A record created finished keeps its hash and counts.
+    let mut g = file_rec("f-02", "bob", 0, 1500);
+    g.sha256 = Some(sha(0));
+    s.create_file(&g).unwrap();
+    assert_eq!(s.file("f-02").unwrap(), Some(g));
+
+    // Attachments: idempotent, listed in `ConvId` order, which is not the
+    // byte order of the names ("dm:abc:zed" > "dm:abc.d:zed").
+    assert!(s.file_convs("f-01").unwrap().is_empty());
+    let convs = [
+        room("lobby"),
+        dm("abc.d", "zed"),
+        room("a-room"),
+        dm("abc", "zed"),
+        dm("alice", "bob"),
+    ];
+    for c in &convs {
+        s.attach_file("f-01", c).unwrap();
+    }
+    s.attach_file("f-01", &room("lobby")).unwrap();
+    s.attach_file("f-01", &dm("abc", "zed")).unwrap();
+    let mut want = convs.to_vec();
+    want.sort();
+    assert_eq!(want[0], dm("abc", "zed"));
+    assert_eq!(s.file_convs("f-01").unwrap(), want);
+    assert!(s.file_convs("f-02").unwrap().is_empty());
+    // Attaching is recorded even for an id without a record (like the
+    // in-memory store), and per file.
+    s.attach_file("f-ghost", &room("lobby")).unwrap();
+    assert_eq!(s.file_convs("f-ghost").unwrap(), [room("lobby")]);
+    assert_eq!(s.file_convs("f-01").unwrap(), want);
+}
+
+fn files_quota_sum(s: &dyn Store) {
+    assert_eq!(s.user_file_bytes(&uid("alice")).unwrap(), 0);
+    // Past 2^32 in total, to catch narrow sums.
+    s.create_file(&file_rec("f-a1", "alice", 3 << 30, 1))
+        .unwrap();
+    s.create_file(&file_rec("f-a2", "alice", 4 << 30, 2))
+        .unwrap();
+    s.create_file(&file_rec("f-a3", "alice", 17, 3)).unwrap();
+    s.create_file(&file_rec("f-b1", "bob", 100, 4)).unwrap();
+    s.create_file(&file_rec("f-z1", "alice.x", 1000, 5))
+        .unwrap();
+    let total = (3u64 << 30) + (4 << 30) + 17;
+    assert_eq!(s.user_file_bytes(&uid("alice")).unwrap(), total);
+    // Finished and unfinished files count alike, by announced size.
+    s.set_file_received("f-a1", 10).unwrap();
+    s.finish_file("f-a3", &sha(1)).unwrap();
+    s.attach_file("f-a3", &dm("alice", "bob")).unwrap();
+    assert_eq!(s.user_file_bytes(&uid("alice")).unwrap(), total);
+    assert_eq!(s.user_file_bytes(&uid("bob")).unwrap(), 100);
+    assert_eq!(s.user_file_bytes(&uid("alice.x")).unwrap(), 1000);
+    assert_eq!(s.user_file_bytes(&uid("carol")).unwrap(), 0);
+    s.delete_file("f-a2").unwrap();
+    assert_eq!(s.user_file_bytes(&uid("alice")).unwrap(), total - (4 << 30));
+    s.delete_file("f-a1").unwrap();
+    s.delete_file("f-a3").unwrap();
+    assert_eq!(s.user_file_bytes(&uid("alice")).unwrap(), 0);
+    assert_eq!(s.user_file_bytes(&uid("bob")).unwrap(), 100);
+}
+
+fn ids(v: &[FileRecord]) -> Vec<&str> {
+    v.iter().map(|f| f.id.as_str()).collect()
+}
+
+fn files_stale_selection(s: &dyn Store) {
+    assert!(s.stale_files(i64::MAX).unwrap().is_empty());
+    let cutoff = 10_000;
+    // (id, created_at, finished, attached); ids sort unlike creation times.
+    let cases = [
+        ("f-9-old-unfinished", 500, false, false),
+        ("f-1-old-unsent", 600, true, false),
+        ("f-5-old-sent", 700, true, true),
+        ("f-3-old-unfinished-attached", 800, false, true),
+        ("f-7-at-cutoff-unfinished", cutoff, false, false),
+        ("f-0-at-cutoff-unsent", cutoff, true, false),
+        ("f-2-new-unsent", cutoff + 500, true, false),
+        ("f-8-new-unfinished", cutoff + 1000, false, false),
+        ("f-4-new-sent", cutoff + 1, true, true),
+    ];
+    for (i, (id, at, finished, attached)) in cases.iter().enumerate() {
+        let mut f = file_rec(id, if i % 2 == 0 { "alice" } else { "bob" }, 10, *at);
+        s.create_file(&f).unwrap();
+        s.set_file_received(id, 5).unwrap();
+        f.received = 5;
+        if *finished {
+            s.finish_file(id, &sha(i as u8)).unwrap();
+        }
+        if *attached {
+            s.attach_file(id, &dm("alice", "bob")).unwrap();
+        }
+    }
+    let stale = s.stale_files(cutoff).unwrap();
+    assert_eq!(
+        ids(&stale),
+        [
+            "f-1-old-unsent",
+            "f-3-old-unfinished-attached",
+            "f-9-old-unfinished",
+        ]
+    );
+    // Whole records, as `file` gives them.
+    for f in &stale {
+        assert_eq!(s.file(&f.id).unwrap().as_ref(), Some(f));
+    }
+    assert_eq!(stale[0].sha256, Some(sha(1)));
+    assert_eq!(stale[0].received, 5);
+    assert_eq!(stale[2].sha256, None);
+
+    assert!(s.stale_files(500).unwrap().is_empty(), "strictly before");
+    assert_eq!(ids(&s.stale_files(501).unwrap()), ["f-9-old-unfinished"]);
+    assert_eq!(
+        ids(&s.stale_files(cutoff + 1).unwrap()),
+        [
+            "f-0-at-cutoff-unsent",
+            "f-1-old-unsent",
+            "f-3-old-unfinished-attached",
+            "f-7-at-cutoff-unfinished",
+            "f-9-old-unfinished",
+        ]
+    );
+    assert_eq!(
+        ids(&s.stale_files(i64::MAX).unwrap()),
+        [
+            "f-0-at-cutoff-unsent",
+            "f-1-old-unsent",
+            "f-2-new-unsent",
+            "f-3-old-unfinished-attached",
+            "f-7-at-cutoff-unfinished",
+            "f-8-new-unfinished",
+            "f-9-old-unfinished",
+        ]
+    );
+    // Sending an unsent file keeps it; cleaning up removes what was listed.
+    s.attach_file("f-1-old-unsent", &room("lobby")).unwrap();
+    for f in s.stale_files(cutoff).unwrap() {
+        s.delete_file(&f.id).unwrap();
+    }
+    assert!(s.stale_files(cutoff).unwrap().is_empty());
+    assert_eq!(s.file("f-9-old-unfinished").unwrap(), None);
+    assert!(s.file("f-5-old-sent").unwrap().is_some());
+    // Deleting a sent file forgets where it was sent: recreated under the
+    // same id, it is unsent (and stale) again.
+    s.delete_file("f-5-old-sent").unwrap();
+    assert!(s.file_convs("f-5-old-sent").unwrap().is_empty());
+    let mut f = file_rec("f-5-old-sent", "alice", 10, 700);
+    f.sha256 = Some(sha(5));
+    s.create_file(&f).unwrap();
+    assert_eq!(s.stale_files(cutoff).unwrap(), [f]);
+}
+
+fn files_blob_in_use(s: &dyn Store) {
+    assert!(!s.blob_in_use(&sha(1)).unwrap());
+    s.create_file(&file_rec("f-1", "alice", 3, 1)).unwrap();
+    s.create_file(&file_rec("f-2", "bob", 3, 2)).unwrap();
+    s.create_file(&file_rec("f-3", "bob", 3, 3)).unwrap();
+    assert!(
+        !s.blob_in_use(&sha(1)).unwrap(),
+        "unfinished files use no blob"
+    );
+    s.finish_file("f-1", &sha(1)).unwrap();
+    s.finish_file("f-2", &sha(1)).unwrap();
+    s.finish_file("f-3", &sha(0xcd)).unwrap();
+    assert!(s.blob_in_use(&sha(1)).unwrap());
+    assert!(s.blob_in_use(&sha(0xcd)).unwrap());
+    assert!(!s.blob_in_use(&sha(3)).unwrap());
+    assert!(!s.blob_in_use("").unwrap());
+    assert!(
+        !s.blob_in_use(&sha(0xcd).to_uppercase()).unwrap(),
+        "hashes compare exactly"
+    );
+    s.delete_file("f-1").unwrap();
+    assert!(s.blob_in_use(&sha(1)).unwrap(), "f-2 still uses it");
+    s.delete_file("f-2").unwrap();
+    assert!(!s.blob_in_use(&sha(1)).unwrap());
+    assert!(s.blob_in_use(&sha(0xcd)).unwrap());
+}
+
+fn files_delete(s: &dyn Store) {
+    // Unknown ids are fine.
+    s.delete_file("f-nope").unwrap();
+    let mut a = file_rec("f-a", "alice", 10, 1);
+    a.sha256 = Some(sha(1));
+    s.create_file(&a).unwrap();
+    s.create_file(&file_rec("f-b", "alice", 20, 2)).unwrap();
+    s.attach_file("f-a", &dm("alice", "bob")).unwrap();
+    s.attach_file("f-a", &room("lobby")).unwrap();
+    s.attach_file("f-b", &room("lobby")).unwrap();
+    s.delete_file("f-a").unwrap();
+    assert_eq!(s.file("f-a").unwrap(), None);
+    assert!(s.file_convs("f-a").unwrap().is_empty());
+    assert!(!s.blob_in_use(&sha(1)).unwrap());
+    assert_eq!(s.user_file_bytes(&uid("alice")).unwrap(), 20);
+    // Other files keep theirs.
+    assert_eq!(s.file_convs("f-b").unwrap(), [room("lobby")]);
+    assert!(s.file("f-b").unwrap().is_some());
+    s.delete_file("f-a").unwrap();
+    // The id can be used again, from scratch.
+    let again = file_rec("f-a", "bob", 5, 3);
+    s.create_file(&again).unwrap();
+    assert_eq!(s.file("f-a").unwrap(), Some(again));
+    assert!(s.file_convs("f-a").unwrap().is_empty());
+    // Attachments of an id without a record go too.
+    s.attach_file("f-ghost", &room("lobby")).unwrap();
+    s.delete_file("f-ghost").unwrap();
+    assert!(s.file_convs("f-ghost").unwrap().is_empty());
+}
+
+fn tokens_user_by_token(s: &dyn Store) {
+    assert_eq!(s.user_by_token("h1").unwrap(), None);
+    s.issue_token(&uid("alice"), "phone", "h1", 100).unwrap();
+    s.issue_token(&uid("alice"), "pc", "h2", 110).unwrap();
+    s.issue_token(&uid("bob"), "phone", "h3", 120).unwrap();
+    let by = |h: &str| s.user_by_token(h).unwrap();
+    let device = |u: &str, d: &str| {
+        s.devices(&uid(u))
+            .unwrap()
+            .into_iter()
+            .find(|x| x.device == d)
+            .unwrap()
+    };
+    assert_eq!(by("h1"), Some((uid("alice"), device("alice", "phone"))));
+    assert_eq!(by("h2"), Some((uid("alice"), device("alice", "pc"))));
+    assert_eq!(by("h3"), Some((uid("bob"), device("bob", "phone"))));
+    let (_, d) = by("h1").unwrap();
+    assert_eq!(d.token_hash.as_deref(), Some("h1"));
+    assert_eq!((d.token_issued_at, d.last_login), (100, 100));
+    assert_eq!(by("h4"), None);
+    assert_eq!(by(""), None);
+
+    // Logins show; a new token replaces the old one.
+    s.touch_device(&uid("alice"), "phone", 150).unwrap();
+    assert_eq!(by("h1").unwrap().1.last_login, 150);
+    s.issue_token(&uid("alice"), "phone", "h5", 200).unwrap();
+    assert_eq!(by("h1"), None);
+    assert_eq!(by("h5"), Some((uid("alice"), device("alice", "phone"))));
+
+    // Revoked tokens are not found.
+    assert!(s.revoke_device(&uid("alice"), "pc").unwrap());
+    assert_eq!(by("h2"), None);
+    s.revoke_all_devices(&uid("alice"), None).unwrap();
+    assert_eq!(by("h5"), None);
+    assert_eq!(by("h3"), Some((uid("bob"), device("bob", "phone"))));
+    s.revoke_all_devices(&uid("bob"), Some("phone")).unwrap();
+    assert!(by("h3").is_some(), "kept device");
+    s.revoke_all_devices(&uid("bob"), None).unwrap();
+    assert_eq!(by("h3"), None);
+    // And come back with a new login.
+    s.issue_token(&uid("alice"), "pc", "h2", 300).unwrap();
+    let (u, d) = by("h2").unwrap();
+    assert_eq!(
+        (u, d.device, d.token_issued_at),
+        (uid("alice"), "pc".into(), 300)
+    );
+}
+
+fn server_secret_stable(s: &dyn Store) {
+    let a = s.server_secret().unwrap();
+    assert_eq!(a.len(), 32);
+    assert!(a.iter().any(|&b| b != 0), "random, not zeros");
+    assert_eq!(s.server_secret().unwrap(), a);
+    s.create_user(&user("alice", 1)).unwrap();
+    assert_eq!(s.server_secret().unwrap(), a);
+}
+
+fn users_suspended_listing(s: &dyn Store) {
+    assert!(s.suspended_users().unwrap().is_empty());
+    for (i, n) in ["zed", "abc", "ab.c", "ab_c", "ab-c", "bob"]
+        .iter()
+        .enumerate()
+    {
+        s.create_user(&user(n, i as i64)).unwrap();
+    }
+    assert!(s.suspended_users().unwrap().is_empty());
+    for n in ["zed", "ab_c", "ab.c", "ab-c"] {
+        s.set_suspended(&uid(n), true).unwrap();
+    }
+    // Created suspended counts too.
+    let mut eve = user("eve", 9);
+    eve.suspended = true;
+    s.create_user(&eve).unwrap();
+    let want = |s: &dyn Store| -> Vec<UserId> {
+        s.list_users()
+            .unwrap()
+            .into_iter()
+            .filter(|u| u.suspended)
+            .map(|u| u.name)
+            .collect()
+    };
+    let got = s.suspended_users().unwrap();
+    assert_eq!(got, want(s));
+    assert_eq!(
+        got,
+        [
+            uid("ab-c"),
+            uid("ab.c"),
+            uid("ab_c"),
+            uid("eve"),
+            uid("zed")
+        ]
+    );
+    s.set_suspended(&uid("ab.c"), false).unwrap();
+    s.set_suspended(&uid("zed"), true).unwrap();
+    assert_eq!(
+        s.suspended_users().unwrap(),
+        [uid("ab-c"), uid("ab_c"), uid("eve"), uid("zed")]
+    );
+    assert_eq!(s.suspended_users().unwrap(), want(s));
+}
+
+/// Random file operations on the store and on a `MemoryStore`; every
+/// answer compared.
+fn files_differential_random(s: &dyn Store) {
+    let reference = MemoryStore::new();
+    let seed = std::env::var("IM_TEST_SEED")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0x2545_F491_4F6C_DD1D);
+    let mut rng = Rng(seed | 1);
+    let users = ["amy", "ben", "cat"];
+    let convs = [
+        dm("amy", "ben"),
+        dm("ben", "cat"),
+        room("lobby"),
+        room("dev"),
+    ];
+    let fid = |n: u64| format!("f-{n:02}");
+    for round in 0..400 {
+        let id = fid(rng.below(25));
+        let now = rng.below(100) as i64;
+        let op = rng.below(8);
+        match op {
+            0 | 1 => {
+                let mut f = file_rec(&id, rng.pick::<&str>(&users), rng.below(1 << 40), now);
+                if rng.below(4) == 0 {
+                    f.sha256 = Some(sha(rng.below(4) as u8));
+                }
+                let a = s.create_file(&f).map_err(|e| format!("{e:?}"));
+                let b = reference.create_file(&f).map_err(|e| format!("{e:?}"));
+                assert_eq!(a, b, "round {round}: create_file {id}");
+            }
+            2 => {
+                let n = rng.below(1 << 40);
+                let a = s.set_file_received(&id, n).map_err(|e| format!("{e:?}"));
+                let b = reference
+                    .set_file_received(&id, n)
+                    .map_err(|e| format!("{e:?}"));
+                assert_eq!(a, b, "round {round}: set_file_received {id}");
+            }
+            3 => {
+                let h = sha(rng.below(4) as u8);
+                let a = s.finish_file(&id, &h).map_err(|e| format!("{e:?}"));
+                let b = reference.finish_file(&id, &h).map_err(|e| format!("{e:?}"));
+                assert_eq!(a, b, "round {round}: finish_file {id}");
+            }
+            4 | 5 => {
+                let c = rng.pick(&convs);
+                s.attach_file(&id, c).unwrap();
+                reference.attach_file(&id, c).unwrap();
+            }
+            _ => {
+                s.delete_file(&id).unwrap();
+                reference.delete_file(&id).unwrap();
+            }
+        }
+        assert_eq!(s.file(&id).unwrap(), reference.file(&id).unwrap());
+        assert_eq!(
+            s.file_convs(&id).unwrap(),
+            reference.file_convs(&id).unwrap()
+        );
+        if round % 20 == 19 {
+            for cutoff in [0, 30, 60, 100, i64::MAX] {
+                assert_eq!(
+                    s.stale_files(cutoff).unwrap(),
+                    reference.stale_files(cutoff).unwrap(),
+                    "round {round}: stale_files({cutoff})"
+                );
+            }
+            for u in users {
+                assert_eq!(
+                    s.user_file_bytes(&uid(u)).unwrap(),
+                    reference.user_file_bytes(&uid(u)).unwrap()
+                );
+            }
+            for h in 0..5 {
+                assert_eq!(
+                    s.blob_in_use(&sha(h)).unwrap(),
+                    reference.blob_in_use(&sha(h)).unwrap()
+                );
+            }
+            for n in 0..25 {
+                assert_eq!(s.file(&fid(n)).unwrap(), reference.file(&fid(n)).unwrap());
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------- differential
 
 /// A small deterministic generator (xorshift64*), so failures reproduce.
@@ -1612,6 +2072,16 @@ fn populate(s: &dyn Store) {
         ],
     );
     apply(s, vec![cursor("bob", "pc", &c, 2, true)]);
+    let mut f = file_rec("f-sent", "alice", 100, 50);
+    f.name = "report (final).pdf".to_owned();
+    s.create_file(&f).unwrap();
+    s.set_file_received("f-sent", 100).unwrap();
+    s.finish_file("f-sent", &sha(1)).unwrap();
+    s.attach_file("f-sent", &c).unwrap();
+    s.attach_file("f-sent", &room("lobby")).unwrap();
+    s.create_file(&file_rec("f-partial", "alice", 7, 51))
+        .unwrap();
+    s.set_file_received("f-partial", 3).unwrap();
 }
 
 /// Everything `populate` left, as one comparable value.
@@ -1647,6 +2117,22 @@ fn snapshot(s: &dyn Store) -> String {
         s.list_rooms(None, 10).unwrap(),
         s.is_room_banned(&rname("lobby"), &uid("bob")).unwrap(),
         s.room_invites(&uid("dave")).unwrap(),
+    );
+    out += &format!(
+        "{:?} {:?} {:?} {:?}\n",
+        s.file("f-sent").unwrap(),
+        s.file("f-partial").unwrap(),
+        s.file_convs("f-sent").unwrap(),
+        s.stale_files(i64::MAX).unwrap(),
+    );
+    out += &format!(
+        "{:?} {:?} {:?} {:?} {:?} {:?}\n",
+        s.user_file_bytes(&uid("alice")).unwrap(),
+        s.blob_in_use(&sha(1)).unwrap(),
+        s.suspended_users().unwrap(),
+        s.user_by_token("h1").unwrap(),
+        s.user_by_token("h2").unwrap(),
+        s.server_secret().map(|v| v.len()).unwrap(),
     );
     out
 }
@@ -1791,7 +2277,124 @@ fn concurrent_writers(stores: &[Arc<dyn Store>], threads: usize, batches: usize,
     assert!(stored.windows(2).all(|w| w[0].ts <= w[1].ts));
 }
 
+/// A database deployed before files existed (only the first migration
+/// run) is upgraded when a store opens it, and keeps its data.
+#[cfg(feature = "sqlite")]
+#[test]
+fn sqlite_upgrades_a_database_from_the_first_migration() {
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("im.db");
+    {
+        let mut c = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+        c.batch_execute(include_str!(
+            "../migrations/sqlite/2026-01-01-000000_init/up.sql"
+        ))
+        .unwrap();
+        c.batch_execute(
+            "CREATE TABLE __diesel_schema_migrations (\
+             version VARCHAR(50) PRIMARY KEY NOT NULL, \
+             run_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP); \
+             INSERT INTO __diesel_schema_migrations (version) VALUES ('20260101000000'); \
+             INSERT INTO users (name, password_hash, suspended, created_at) \
+             VALUES ('alice', 'h', 0, 1), ('bob', 'h', 1, 2); \
+             INSERT INTO devices (user_name, device, token_hash, token_issued_at, last_login) \
+             VALUES ('alice', 'phone', 'h1', 10, 11);",
+        )
+        .unwrap();
+    }
+    let s = im_store::SqliteStore::open(&path, &Default::default()).unwrap();
+    let (u, d) = s.user_by_token("h1").unwrap().unwrap();
+    assert_eq!(
+        (u, d.device, d.last_login),
+        (uid("alice"), "phone".into(), 11)
+    );
+    assert_eq!(s.suspended_users().unwrap(), [uid("bob")]);
+    assert_eq!(s.user_file_bytes(&uid("alice")).unwrap(), 0);
+    s.create_file(&file_rec("f-1", "alice", 5, 1)).unwrap();
+    assert_eq!(s.server_secret().unwrap().len(), 32);
+    drop(s);
+    // Opening again runs nothing twice.
+    let s = im_store::SqliteStore::open(&path, &Default::default()).unwrap();
+    assert!(s.file("f-1").unwrap().is_some());
+}
+
+/// Every store asks for the secret at the same moment; all get the same.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+fn secrets_at_once(stores: &[Arc<dyn Store>]) -> Vec<u8> {
+    let barrier = Arc::new(std::sync::Barrier::new(stores.len()));
+    let threads: Vec<_> = stores
+        .iter()
+        .map(|s| {
+            let (s, barrier) = (Arc::clone(s), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                barrier.wait();
+                s.server_secret().expect("server secret")
+            })
+        })
+        .collect();
+    let secrets: Vec<Vec<u8>> = threads
+        .into_iter()
+        .map(|t| t.join().expect("secret thread"))
+        .collect();
+    assert_eq!(secrets[0].len(), 32);
+    assert!(
+        secrets.iter().all(|s| s == &secrets[0]),
+        "stores disagree on the secret"
+    );
+    for s in stores {
+        assert_eq!(s.server_secret().unwrap(), secrets[0]);
+    }
+    secrets[0].clone()
+}
+
+/// The secret is created once per database file: shared by stores on the
+/// same file (as processes would be) and kept across reopening.
+#[cfg(feature = "sqlite")]
+#[test]
+fn sqlite_server_secret_shared_and_kept() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("im.db");
+    let opts = im_store::StoreOptions {
+        busy_timeout: std::time::Duration::from_secs(30),
+        ..Default::default()
+    };
+    let stores: Vec<Arc<dyn Store>> = (0..4)
+        .map(|_| Arc::new(im_store::SqliteStore::open(&path, &opts).unwrap()) as Arc<dyn Store>)
+        .collect();
+    let secret = secrets_at_once(&stores);
+    drop(stores);
+    let s = im_store::SqliteStore::open(&path, &opts).unwrap();
+    assert_eq!(s.server_secret().unwrap(), secret);
+    drop(s);
+    // Another database gets another secret.
+    let other = im_store::SqliteStore::open(dir.path().join("other.db"), &opts).unwrap();
+    assert_ne!(other.server_secret().unwrap(), secret);
+}
+
 // ---------------------------------------------------------------- PostgreSQL only
+
+/// Several `PgStore`s on one schema (as several server processes) asking
+/// for the secret at once agree on it, and it survives reopening.
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_server_secret_shared_and_kept() {
+    let Some(url) = pg_support::url() else { return };
+    let schema = pg_support::fresh_schema();
+    let opts = pg_support::options(&schema);
+    let open = || -> Arc<dyn Store> {
+        match im_store::PgStore::open(&url, &opts) {
+            Ok(s) => Arc::new(s),
+            Err(e) => panic!("IM_TEST_POSTGRES_URL is set but the store cannot be opened: {e}"),
+        }
+    };
+    let _guard = pg_support::SchemaGuard(url.clone(), schema.clone());
+    let stores = [open(), open(), open()];
+    let secret = secrets_at_once(&stores);
+    drop(stores);
+    assert_eq!(open().server_secret().unwrap(), secret);
+}
 
 /// Two `PgStore`s (two pools, as two server processes would have) on one
 /// schema, several threads each, all appending to one conversation.
