@@ -6,10 +6,14 @@
 //! other processes on the same file. Reads use a pool of read-only
 //! connections, which WAL lets run beside the writer.
 //!
-//! The writer has a 64 MiB page cache and checkpoints the WAL every 10,000
-//! pages (about 40 MiB) instead of SQLite's 1,000: a group-commit batch
-//! across many conversations dirties hundreds of pages, and checkpointing
-//! after nearly every commit halved throughput.
+//! The writer has a 64 MiB page cache. A checkpointer thread with its own
+//! connection runs a `PASSIVE` checkpoint every 250 ms, which never blocks
+//! the writer, so the writer's own automatic checkpoint (every 10,000
+//! pages, the backstop that lets the WAL file rewind) finds almost nothing
+//! left to copy. Checkpointing only on the commit path stalled the commit
+//! that crossed the threshold for tens to hundreds of milliseconds with
+//! `synchronous=FULL`: every sender waiting on that commit saw it as
+//! latency (p99 88 ms at 28,000 messages/s, 4 ms with the checkpointer).
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -50,6 +54,8 @@ pub struct SqliteStore {
     readers: Option<Pool<ConnectionManager<SqliteConnection>>>,
     path: String,
     options: StoreOptions,
+    /// Dropping it stops the checkpointer thread.
+    _checkpointer: Option<std::sync::mpsc::Sender<()>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -63,6 +69,37 @@ impl std::fmt::Debug for SqliteStore {
 /// Extra pragmas of the writer connection, which touches the most pages
 /// (every index of every conversation in a batch): a 64 MiB page cache.
 const WRITER_PRAGMAS: &str = "PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 10000;";
+
+/// How often the checkpointer copies the WAL back into the database.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Starts the thread that checkpoints the WAL beside the writer; it ends
+/// when the returned sender is dropped (with the store).
+fn start_checkpointer(
+    path: &str,
+    options: &StoreOptions,
+) -> Result<std::sync::mpsc::Sender<()>, OpenError> {
+    let mut conn = SqliteConnection::establish(path)
+        .map_err(|e| OpenError::Connect(format!("{path}: {e}")))?;
+    conn.batch_execute(&pragmas(options))
+        .map_err(|e| OpenError::Setup(e.to_string()))?;
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    std::thread::Builder::new()
+        .name("im-sqlite-checkpoint".into())
+        .spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                rx.recv_timeout(CHECKPOINT_EVERY)
+            {
+                if let Err(e) = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE);") {
+                    tracing::debug!(error = %e, "WAL checkpoint skipped");
+                }
+            }
+            // Closing: fold the WAL back in if nobody else holds it.
+            let _ = conn.batch_execute("PRAGMA wal_checkpoint(TRUNCATE);");
+        })
+        .map_err(|e| OpenError::Setup(format!("checkpointer thread: {e}")))?;
+    Ok(tx)
+}
 
 /// Pragmas every connection gets.
 fn pragmas(options: &StoreOptions) -> String {
@@ -145,11 +182,17 @@ impl SqliteStore {
                 .map_err(|e| OpenError::Connect(format!("{path}: {e}")))?;
             Some(pool)
         };
+        let checkpointer = if in_memory {
+            None
+        } else {
+            Some(start_checkpointer(&path, options)?)
+        };
         Ok(SqliteStore {
             writer: Mutex::new(writer),
             readers,
             path,
             options: options.clone(),
+            _checkpointer: checkpointer,
         })
     }
 
