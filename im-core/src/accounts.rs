@@ -127,12 +127,16 @@ pub(crate) async fn login(
     let peer_key = peer.throttle_key();
     match (password, token) {
         (Some(pw), None) => {
-            let name = username.to_owned();
-            if h.throttles.login_per_peer.is_limited(&peer_key)
-                || h.throttles.login_per_user.is_limited(&name_key(&name))
-            {
+            let user_key = name_key(username);
+            let (peer_limit, user_limit) =
+                (&h.throttles.login_per_peer, &h.throttles.login_per_user);
+            if peer_limit.is_limited(&peer_key) || user_limit.is_limited(&user_key) {
                 return Err(rate_limited());
             }
+            // Count the attempt before checking it, so parallel guesses
+            // cannot all slip under the limit; a success gives it back.
+            peer_limit.record(&peer_key);
+            user_limit.record(&user_key);
             let user = UserId::parse(username);
             let record = match &user {
                 Some(u) => {
@@ -149,10 +153,10 @@ pub(crate) async fn login(
                 .run(move || auth::verify_password(&pw, hash.as_deref(), cost))
                 .await?;
             let (Some(record), true) = (record, ok) else {
-                h.throttles.login_per_peer.record(&peer_key);
-                h.throttles.login_per_user.record(&name_key(&name));
                 return Err(bad_credentials());
             };
+            peer_limit.forgive(&peer_key);
+            user_limit.forgive(&user_key);
             if record.suspended {
                 return Err(ProtoError::new(
                     ErrorCode::AccountSuspended,

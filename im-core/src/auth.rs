@@ -115,6 +115,15 @@ impl RateLimiter {
         e.1 = e.1.saturating_add(1);
     }
 
+    /// Takes back one event counted by [`RateLimiter::record`] (an attempt
+    /// counted up front that turned out to succeed).
+    pub fn forgive(&self, key: &str) {
+        let Ok(mut map) = self.map.lock() else { return };
+        if let Some(e) = map.get_mut(key) {
+            e.1 = e.1.saturating_sub(1);
+        }
+    }
+
     /// Counts one event and tells whether the key was already over the limit.
     pub fn check_and_record(&self, key: &str) -> bool {
         let limited = self.is_limited(key);

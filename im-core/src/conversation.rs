@@ -176,10 +176,13 @@ impl ConversationActor {
         }
         let err = room_refusal(&self.room);
         let f = refused(self.hub.clone(), self.conv.clone(), s, err);
-        ctx.spawn(f.into_actor(self));
-        if self.room.is_none() {
-            self.retire_soon(ctx);
-        }
+        // An actor for a room that does not exist leaves as soon as it has
+        // answered, so made-up names cost nothing lasting.
+        ctx.spawn(f.into_actor(self).map(|(), act, ctx| {
+            if act.room.is_none() {
+                act.retire_soon(ctx);
+            }
+        }));
         None
     }
 
@@ -324,6 +327,9 @@ impl Handler<Membership> for ConversationActor {
             self.members.insert(msg.user.clone());
             self.broadcast(&msg.frame, None);
         } else {
+            // The leaver hears it too, even when this actor was started
+            // after the store already forgot them.
+            self.members.insert(msg.user.clone());
             self.broadcast(&msg.frame, None);
             self.members.remove(&msg.user);
         }
@@ -378,7 +384,9 @@ impl Handler<TypingIn> for ConversationActor {
 
     fn handle(&mut self, msg: TypingIn, ctx: &mut Context<Self>) {
         if !self.members.contains(&msg.from) {
-            msg.reply.err(room_refusal(&self.room));
+            let TypingIn { reply, _ticket, .. } = msg;
+            reply.err(room_refusal(&self.room));
+            drop(_ticket);
             if self.room.is_none() {
                 self.retire_soon(ctx);
             }

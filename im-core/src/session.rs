@@ -25,6 +25,9 @@ use crate::transport::{CloseReason, Outbox, PeerInfo};
 use crate::user::{Attach, Detach, Synced, UserActor};
 use crate::{accounts, contacts, files, messages, rooms};
 
+/// How long a closing session waits for replies still in progress.
+const CLOSE_DRAIN: Duration = Duration::from_secs(5);
+
 /// Consecutive malformed frames after which the connection is closed.
 const MAX_BAD_STREAK: u32 = 16;
 
@@ -114,16 +117,40 @@ impl SessionActor {
         }
     }
 
-    fn close(&mut self, reason: CloseReason) {
+    /// Closes cleanly: the session leaves its user at once, but the
+    /// connection closes only once every request already read has its reply
+    /// queued (at most a few seconds), so a reply pipelined before a
+    /// `logout` is not lost.
+    fn close(&mut self, reason: CloseReason, ctx: &mut Context<Self>) {
+        self.detach();
+        let permits = self.permits.clone();
+        let outbox = self.outbox.clone();
+        let all = u32::try_from(self.hub.config().limits.max_in_flight.max(1)).unwrap_or(u32::MAX);
+        let drain = async move {
+            let _ = tokio::time::timeout(CLOSE_DRAIN, permits.acquire_many(all)).await;
+            permits.close();
+            outbox.close(reason);
+        };
+        ctx.spawn(drain.into_actor(self));
+    }
+
+    /// Closes after what is queued, without waiting for requests in
+    /// progress: for a connection whose framing broke (too large, garbage).
+    fn close_now(&mut self, reason: CloseReason) {
         self.state_closing();
         self.outbox.close(reason);
     }
 
-    fn state_closing(&mut self) {
+    /// Leaves the user actor; further requests get `unauthenticated`.
+    fn detach(&mut self) {
         if let State::Authed { me, .. } = std::mem::replace(&mut self.state, State::Closing) {
             me.user_addr.do_send(Detach { session: self.id });
         }
-        // No more requests are read; pending ones still get their replies.
+    }
+
+    fn state_closing(&mut self) {
+        self.detach();
+        // The connection is gone: read nothing more.
         self.permits.close();
     }
 
@@ -273,11 +300,11 @@ impl SessionActor {
             }
             ClientFrame::Logout {} => {
                 let f = async move { accounts::logout(&me).await };
-                ctx.wait(f.into_actor(self).map(|r, act, _| {
+                ctx.wait(f.into_actor(self).map(|r, act, ctx| {
                     let ok = r.is_ok();
                     reply.send(r);
                     if ok {
-                        act.close(CloseReason::Normal);
+                        act.close(CloseReason::Normal, ctx);
                     }
                 }));
             }
@@ -460,7 +487,9 @@ impl Actor for SessionActor {
             let last = act.activity.load(Ordering::Relaxed);
             if crate::ids::now_millis() - last >= idle_ms {
                 tracing::debug!(session = %act.id, "idle timeout");
-                act.close(CloseReason::Idle);
+                // Idle: nothing of what is queued is worth waiting for.
+                act.state_closing();
+                act.outbox.kill(CloseReason::Idle);
                 ctx.stop();
             }
         });
@@ -483,7 +512,7 @@ impl Handler<Incoming> for SessionActor {
                     .err(ProtoError::bad_request(bad.message));
                 self.bad_streak += 1;
                 if self.bad_streak >= MAX_BAD_STREAK {
-                    self.close(CloseReason::Protocol);
+                    self.close_now(CloseReason::Protocol);
                 }
                 return;
             }
@@ -512,7 +541,7 @@ impl Handler<TransportEvent> for SessionActor {
                     )
                     .encode(),
                 );
-                self.close(CloseReason::TooLarge);
+                self.close_now(CloseReason::TooLarge);
             }
             TransportEvent::NotText => {
                 self.outbox.push(
@@ -534,19 +563,19 @@ impl Handler<TransportEvent> for SessionActor {
 impl Handler<Shutdown> for SessionActor {
     type Result = ();
 
-    fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) {
-        self.close(CloseReason::Normal);
+    fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) {
+        self.close(CloseReason::Normal, ctx);
     }
 }
 
 impl Handler<Kick> for SessionActor {
     type Result = ();
 
-    fn handle(&mut self, msg: Kick, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: Kick, ctx: &mut Context<Self>) {
         if let Some(f) = msg.frame {
             self.outbox.push(f.encode());
         }
-        self.close(CloseReason::Normal);
+        self.close(CloseReason::Normal, ctx);
     }
 }
 

@@ -184,6 +184,21 @@ impl OutboundRx {
         }
     }
 
+    /// Resolves once the session was closed hard ([`CloseReason::TooSlow`],
+    /// idle): race every write against it, so a write blocked on a client
+    /// that stopped reading ends when the server gives up on that client.
+    pub async fn killed(&self) -> CloseReason {
+        loop {
+            let notified = self.kill.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(r) = self.kill.reason() {
+                return r;
+            }
+            notified.await;
+        }
+    }
+
     /// The next item if one is ready, for coalescing writes.
     pub fn try_recv(&mut self) -> Option<Outgoing> {
         if let Some(r) = self.kill.reason() {
@@ -264,6 +279,8 @@ impl Outbox {
             r.get_or_insert(reason);
         }
         self.kill.killed.store(true, Ordering::Release);
+        // Wake a waiting `recv` or `killed`, and leave a permit for the next.
+        self.kill.notify.notify_waiters();
         self.kill.notify.notify_one();
     }
 

@@ -101,7 +101,7 @@ fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
 fn commit(store: &dyn Store, jobs: Vec<Job>) {
     let mut messages = Vec::new();
     let mut cursors: Vec<CursorUpdate> = Vec::new();
-    let mut cursor_index: HashMap<(crate::ids::UserId, String, crate::ids::ConvId), usize> =
+    let mut cursor_index: HashMap<(crate::ids::UserId, String, crate::ids::ConvId, bool), usize> =
         HashMap::new();
     // For each cursor job: its slot, and whether it is the last job for that slot.
     let mut cursor_slots = Vec::new();
@@ -109,10 +109,11 @@ fn commit(store: &dyn Store, jobs: Vec<Job>) {
         match job {
             Job::Append(m, _) => messages.extend(m.iter().cloned()),
             Job::Cursor(u, _) => {
-                let key = (u.user.clone(), u.device.clone(), u.conv.clone());
+                // Read and delivery-only acks stay apart: merging them would
+                // mark as read what was only delivered.
+                let key = (u.user.clone(), u.device.clone(), u.conv.clone(), u.read);
                 let slot = *cursor_index.entry(key).or_insert_with(|| {
                     cursors.push(CursorUpdate {
-                        read: false,
                         delivered: 0,
                         ..u.clone()
                     });
@@ -120,7 +121,6 @@ fn commit(store: &dyn Store, jobs: Vec<Job>) {
                 });
                 let c = &mut cursors[slot];
                 c.delivered = c.delivered.max(u.delivered);
-                c.read |= u.read;
                 cursor_slots.push(slot);
             }
         }

@@ -117,8 +117,11 @@ async fn write_loop(mut wr: OwnedWriteHalf, mut outbound: OutboundRx) {
             }
         }
         if !buf.is_empty() {
-            if wr.write_all(&buf).await.is_err() {
-                return;
+            // A client that stopped reading blocks this write; the core
+            // then gives up on it (queue full, idle) and we stop too.
+            tokio::select! {
+                r = wr.write_all(&buf) => if r.is_err() { return },
+                _ = outbound.killed() => return,
             }
             buf.clear();
         }

@@ -93,8 +93,12 @@ async fn write_loop(mut session: Session, mut outbound: OutboundRx) {
                 let Ok(text) = ByteString::try_from(f.bytes()) else {
                     continue;
                 };
-                if session.text(text).await.is_err() {
-                    return;
+                // Waits while actix-ws's channel is full (a tab not
+                // reading); the core then cuts the client off and so do we.
+                tokio::select! {
+                    r = session.text(text) => if r.is_err() { return },
+                    // Dropping the session ends the response stream.
+                    _ = outbound.killed() => return,
                 }
             }
             Some(Outgoing::Close(reason)) => {

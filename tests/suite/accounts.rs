@@ -745,3 +745,50 @@ async fn a_suspended_account_is_closed_and_cannot_log_in() {
     );
     assert_eq!(b.request(json!({"type":"ping"})).await["type"], "pong");
 }
+
+#[tokio::test]
+async fn requests_pipelined_before_logout_still_get_their_replies() {
+    let srv = crate::start();
+    let mut a = srv.user("alice").await;
+    a.send(json!({"type":"convs","id":"c"})).await;
+    a.send(json!({"type":"history","conv":"dm:alice:bob","id":"h"}))
+        .await;
+    a.send(json!({"type":"logout","id":"l"})).await;
+    let frames = a.expect_closed().await;
+    let ids: Vec<&str> = frames.iter().filter_map(|f| f["id"].as_str()).collect();
+    for id in ["c", "h", "l"] {
+        assert_eq!(
+            ids.iter().filter(|i| **i == id).count(),
+            1,
+            "{id}: {frames:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn parallel_password_guesses_cannot_exceed_the_per_user_limit() {
+    let srv = crate::start_with(|c| c.auth.login_failures_per_user = 3);
+    srv.register("alice").await;
+    let mut clients = Vec::new();
+    for _ in 0..12 {
+        clients.push(srv.client().await);
+    }
+    // Every guess is on the wire before any is answered.
+    for (i, c) in clients.iter_mut().enumerate() {
+        c.send(
+            json!({"type":"login","username":"alice","password":format!("wrong-{i:02}"),"id":1}),
+        )
+        .await;
+    }
+    let mut checked = 0;
+    for c in clients.iter_mut() {
+        let r = c.recv().await;
+        assert_eq!(r["type"], "error", "{r}");
+        if r["code"] == "invalid_credentials" {
+            checked += 1;
+        } else {
+            assert_eq!(r["code"], "rate_limited", "{r}");
+        }
+    }
+    assert!(checked <= 3, "{checked} guesses were checked, limit 3");
+}

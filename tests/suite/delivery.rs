@@ -826,3 +826,29 @@ async fn live_events_during_a_stalled_replay_wait_for_synced() {
         .collect();
     assert_eq!(bodies, [&json!("live1"), &json!("live2"), &json!("live3")]);
 }
+
+#[tokio::test]
+async fn a_delivery_ack_batched_with_a_read_ack_does_not_mark_more_as_read() {
+    let srv = crate::start();
+    let mut a = srv.user("alice").await;
+    let mut b = srv.user("bob").await;
+    srv.befriend(&mut a, &mut b).await;
+    for i in 0..10 {
+        a.send_dm("bob", &format!("m{i}")).await;
+    }
+    // Pipelined so that both acks tend to share one write.
+    b.send(json!({"type":"msg.ack","conv":"dm:alice:bob","seq":10,"id":"d"}))
+        .await;
+    b.send(json!({"type":"msg.ack","conv":"dm:alice:bob","seq":3,"read":true,"id":"r"}))
+        .await;
+    let mut oks = 0;
+    while oks < 2 {
+        let f = b.recv().await;
+        if f["type"] == "ok" {
+            oks += 1;
+        }
+    }
+    let convs = b.ok(json!({"type":"convs"})).await;
+    assert_eq!(convs["convs"][0]["read_seq"], 3, "{convs}");
+    assert_eq!(convs["convs"][0]["unread"], 7, "{convs}");
+}

@@ -1509,3 +1509,27 @@ async fn a_room_of_50_members_gets_every_message_in_order() {
         }
     }
 }
+
+#[tokio::test]
+async fn leaving_a_room_whose_actor_had_retired_still_tells_the_leaver() {
+    let srv = crate::start_with(|c| c.limits.conv_idle_secs = 1);
+    let mut a = srv.user("alice").await;
+    let mut b = srv.user("bob").await;
+    a.ok(json!({"type":"room.create","name":"quiet"})).await;
+    b.ok(json!({"type":"room.join","name":"quiet"})).await;
+    a.expect("room.joined").await;
+    b.expect("room.joined").await;
+    // Let the room's actor go idle and stop (pinging to stay connected).
+    for _ in 0..12 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert_eq!(a.request(json!({"type":"ping"})).await["type"], "pong");
+        assert_eq!(b.request(json!({"type":"ping"})).await["type"], "pong");
+    }
+    b.ok(json!({"type":"room.leave","name":"quiet"})).await;
+    let left = b.expect("room.left").await;
+    assert_eq!(
+        (left["room"].as_str(), left["user"].as_str()),
+        (Some("quiet"), Some("bob"))
+    );
+    assert_eq!(a.expect("room.left").await["user"], "bob");
+}
