@@ -33,7 +33,16 @@ struct Notify {
 }
 
 /// Applies `op` between `me` and `peer` and replies.
+///
+/// Changes between the same two users are serialised (read, write and
+/// notify under one per-pair lock), so a `contact.remove` racing a
+/// `contact.accept` can never leave the actors' books out of step with
+/// the store.
 pub(crate) async fn apply(me: &Me, op: Op, peer: &str, reply: ReplyTo) {
+    let _pair = match UserId::parse(peer) {
+        Some(p) => Some(me.hub.inner.pair_locks.lock(&me.user, &p).await),
+        None => None,
+    };
     match run(me, op, peer).await {
         Ok(Outcome::Nothing) => reply.ok(Reply::Empty),
         Ok(Outcome::Mutual(peer)) => {

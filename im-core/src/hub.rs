@@ -26,6 +26,56 @@ use crate::transport::{Connection, Inbound, Outbox, PeerInfo};
 use crate::user::{KickSessions, UserActor};
 use crate::writer::Writer;
 
+/// One async lock per pair of users with a contact change in progress;
+/// entries go away when nobody holds or waits for them.
+#[derive(Default)]
+pub(crate) struct PairLocks {
+    map: Mutex<HashMap<(UserId, UserId), PairLock>>,
+}
+
+type PairLock = Arc<tokio::sync::Mutex<()>>;
+
+/// Holds a pair's lock; dropping it releases the lock and forgets the pair
+/// when nobody else wants it.
+pub(crate) struct PairGuard<'a> {
+    locks: &'a PairLocks,
+    key: (UserId, UserId),
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl PairLocks {
+    pub(crate) async fn lock(&self, a: &UserId, b: &UserId) -> PairGuard<'_> {
+        let key = if a < b {
+            (a.clone(), b.clone())
+        } else {
+            (b.clone(), a.clone())
+        };
+        let m = match self.map.lock() {
+            Ok(mut map) => map.entry(key.clone()).or_default().clone(),
+            Err(_) => Arc::default(),
+        };
+        PairGuard {
+            locks: self,
+            key,
+            guard: Some(m.lock_owned().await),
+        }
+    }
+}
+
+impl Drop for PairGuard<'_> {
+    fn drop(&mut self) {
+        self.guard.take();
+        if let Ok(mut map) = self.locks.map.lock() {
+            if map
+                .get(&self.key)
+                .is_some_and(|m| Arc::strong_count(m) == 1)
+            {
+                map.remove(&self.key);
+            }
+        }
+    }
+}
+
 /// What the server calls itself in `hello`.
 pub const SERVER_NAME: &str = concat!("im-server/", env!("CARGO_PKG_VERSION"));
 
@@ -51,6 +101,8 @@ pub(crate) struct HubInner {
     pub blobs: Arc<dyn crate::blob::BlobStore>,
     /// Running hashes of uploads in progress.
     pub uploads: Arc<crate::files::Uploads>,
+    /// Serialises contact changes per pair of users.
+    pub pair_locks: PairLocks,
     /// The key signing download links, read once from the store.
     pub link_secret: std::sync::OnceLock<Arc<Vec<u8>>>,
     next_session: AtomicU64,
@@ -97,6 +149,7 @@ impl Hub {
             blobs,
             uploads: Arc::default(),
             link_secret: std::sync::OnceLock::new(),
+            pair_locks: PairLocks::default(),
             next_session: AtomicU64::new(1),
             sessions: Mutex::new(HashMap::new()),
             shutting_down: AtomicBool::new(false),

@@ -563,3 +563,37 @@ async fn contact_list_is_the_roster_sorted_by_user() {
         json!({"type":"roster","contacts":list})
     );
 }
+
+#[tokio::test]
+async fn racing_accept_and_remove_leave_the_store_and_permissions_in_step() {
+    let srv = crate::start();
+    let mut a = srv.user("alice").await;
+    let mut b = srv.user("bob").await;
+    for round in 0..15 {
+        a.ok(json!({"type":"contact.add","user":"bob"})).await;
+        // Both on the wire at once: one accepts, the other withdraws.
+        b.send(json!({"type":"contact.accept","user":"alice","id":"acc"}))
+            .await;
+        a.send(json!({"type":"contact.remove","user":"bob","id":"rm"}))
+            .await;
+        let _ = a.drain(150).await;
+        let _ = b.drain(150).await;
+        let listed = b.ok(json!({"type":"contact.list"})).await;
+        let mutual = listed["contacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["user"] == "alice" && c["state"] == "mutual");
+        let sent = b
+            .request(json!({"type":"msg.send","to":"alice","body":format!("round {round}")}))
+            .await;
+        let allowed = sent["type"] == "ok";
+        assert_eq!(
+            allowed, mutual,
+            "round {round}: list says mutual={mutual}, send -> {sent}"
+        );
+        a.ok(json!({"type":"contact.remove","user":"bob"})).await;
+        let _ = a.drain(50).await;
+        let _ = b.drain(50).await;
+    }
+}
