@@ -69,14 +69,6 @@ fn not_found() -> ProtoError {
     ProtoError::not_found("no such file")
 }
 
-async fn store<T: Send + 'static>(
-    hub: &Hub,
-    f: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, ProtoError> {
-    let s = hub.inner.store.clone();
-    Ok(hub.inner.pool.run(move || f(&*s)).await??)
-}
-
 fn io_err(e: std::io::Error) -> ProtoError {
     tracing::warn!(error = %e, "blob store failed");
     ProtoError::new(
@@ -106,7 +98,7 @@ fn may_read(s: &dyn Store, user: &UserId, f: &FileRecord) -> Result<bool, StoreE
 /// A finished file `user` may read, else `not_found`.
 pub(crate) async fn readable(hub: &Hub, user: &UserId, id: &str) -> Result<FileRecord, ProtoError> {
     let (u, id) = (user.clone(), id.to_owned());
-    store(hub, move |s| {
+    hub.db(move |s| {
         Ok(match s.file(&id)? {
             Some(f) if f.sha256.is_some() && may_read(s, &u, &f)? => Some(f),
             _ => None,
@@ -168,15 +160,17 @@ pub(crate) async fn begin(
         created_at: now_millis(),
     };
     let id = record.id.clone();
-    let over = store(&me.hub, move |s| {
-        let used = s.user_file_bytes(&record.uploader)?;
-        if used.saturating_add(record.size) > quota {
-            return Ok(true);
-        }
-        s.create_file(&record)?;
-        Ok(false)
-    })
-    .await?;
+    let over = me
+        .hub
+        .db(move |s| {
+            let used = s.user_file_bytes(&record.uploader)?;
+            if used.saturating_add(record.size) > quota {
+                return Ok(true);
+            }
+            s.create_file(&record)?;
+            Ok(false)
+        })
+        .await?;
     if over {
         return Err(ProtoError::too_large("over your storage quota"));
     }
@@ -186,7 +180,9 @@ pub(crate) async fn begin(
 /// The upload `id` of `me`, not finished; else `not_found` / `conflict`.
 async fn own_upload(me: &Me, id: &str) -> Result<FileRecord, ProtoError> {
     let id = id.to_owned();
-    let f = store(&me.hub, move |s| s.file(&id))
+    let f = me
+        .hub
+        .db(move |s| s.file(&id))
         .await?
         .ok_or_else(not_found)?;
     if f.uploader != me.user {
@@ -360,7 +356,7 @@ async fn secret(hub: &Hub) -> Result<Arc<Vec<u8>>, ProtoError> {
     if let Some(s) = hub.inner.link_secret.get() {
         return Ok(s.clone());
     }
-    let s = Arc::new(store(hub, |s| s.server_secret()).await?);
+    let s = Arc::new(hub.db(|s| s.server_secret()).await?);
     Ok(hub.inner.link_secret.get_or_init(|| s).clone())
 }
 
@@ -444,9 +440,7 @@ impl Hub {
                 return Err(HttpRefusal::Unauthorized);
             }
             let id = id.to_owned();
-            let f = store(self, move |s| s.file(&id))
-                .await
-                .map_err(unavailable)?;
+            let f = self.db(move |s| s.file(&id)).await.map_err(unavailable)?;
             return f
                 .as_ref()
                 .and_then(AttachmentMeta::of)
@@ -458,16 +452,17 @@ impl Hub {
         };
         let hash = crate::auth::token_hash(token);
         let ttl_ms = i64::from(self.config().auth.token_ttl_days) * 86_400_000;
-        let found = store(self, move |s| {
-            Ok(match s.user_by_token(&hash)? {
-                Some((u, d)) if now_millis() - d.token_issued_at <= ttl_ms => {
-                    s.user(&u)?.filter(|r| !r.suspended).map(|r| r.name)
-                }
-                _ => None,
+        let found = self
+            .db(move |s| {
+                Ok(match s.user_by_token(&hash)? {
+                    Some((u, d)) if now_millis() - d.token_issued_at <= ttl_ms => {
+                        s.user(&u)?.filter(|r| !r.suspended).map(|r| r.name)
+                    }
+                    _ => None,
+                })
             })
-        })
-        .await
-        .map_err(unavailable)?;
+            .await
+            .map_err(unavailable)?;
         let user = found.ok_or(HttpRefusal::Unauthorized)?;
         let d = readable(self, &user, id)
             .await

@@ -163,56 +163,54 @@ impl Hub {
         hub
     }
 
-    /// Runs [`Hub::collect_files`] every quarter of `limits.upload_ttl_secs`
-    /// (at most every 5 minutes).
-    fn collect_files_periodically(&self) {
-        let ttl = self.inner.config.limits.upload_ttl_secs.max(1);
-        let every = Duration::from_secs((ttl / 4).clamp(1, 300));
+    /// Runs `job` every `period` on the current arbiter for as long as the
+    /// hub lives (the task holds only a weak reference to it).
+    fn every<F, Fut>(&self, period: Duration, job: F)
+    where
+        F: Fn(Hub) -> Fut + 'static,
+        Fut: std::future::Future<Output = ()>,
+    {
         let weak = Arc::downgrade(&self.inner);
         actix_rt::spawn(async move {
-            let mut tick = tokio::time::interval(every);
+            let mut tick = tokio::time::interval(period);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             tick.tick().await;
             loop {
                 tick.tick().await;
                 let Some(inner) = weak.upgrade() else { return };
-                let hub = Hub { inner };
+                job(Hub { inner }).await;
+            }
+        });
+    }
+
+    /// Runs [`Hub::collect_files`] every quarter of `limits.upload_ttl_secs`
+    /// (at most every 5 minutes).
+    fn collect_files_periodically(&self) {
+        let ttl = self.inner.config.limits.upload_ttl_secs.max(1);
+        self.every(
+            Duration::from_secs((ttl / 4).clamp(1, 300)),
+            |hub| async move {
                 match hub.collect_files().await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(files = n, "removed stale files"),
                     Err(e) => tracing::debug!(error = %e, "file cleanup skipped"),
                 }
-            }
-        });
+            },
+        );
     }
 
     /// Polls the store for suspended accounts and closes the sessions of
     /// any that are online, so an operator's suspension takes effect within
     /// `auth.suspension_poll_secs` even when made by another process.
     fn watch_suspensions(&self) {
-        let every = self.inner.config.auth.suspension_poll_secs;
-        if every == 0 {
+        let secs = self.inner.config.auth.suspension_poll_secs;
+        if secs == 0 {
             return;
         }
-        // Only a weak reference: the watcher must not keep the hub alive.
-        let weak = Arc::downgrade(&self.inner);
-        actix_rt::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(every));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let Some(inner) = weak.upgrade() else { return };
-                let hub = Hub { inner };
-                let store = hub.inner.store.clone();
-                match hub.inner.pool.run(move || store.suspended_users()).await {
-                    Ok(Ok(users)) => {
-                        for u in users {
-                            hub.kick_suspended(&u);
-                        }
-                    }
-                    Ok(Err(e)) => tracing::warn!(error = %e, "could not poll suspensions"),
-                    Err(_) => return,
-                }
+        self.every(Duration::from_secs(secs), |hub| async move {
+            match hub.db(|s| s.suspended_users()).await {
+                Ok(users) => users.iter().for_each(|u| hub.kick_suspended(u)),
+                Err(e) => tracing::warn!(error = %e, "could not poll suspensions"),
             }
         });
     }
@@ -260,6 +258,16 @@ impl Hub {
             },
             outbound,
         }
+    }
+
+    /// Runs `f` against the store on the blocking pool; store and pool
+    /// failures become protocol errors (`unavailable`, `internal`).
+    pub(crate) async fn db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Store) -> Result<T, crate::error::StoreError> + Send + 'static,
+    ) -> Result<T, ProtoError> {
+        let s = self.inner.store.clone();
+        Ok(self.inner.pool.run(move || f(&*s)).await??)
     }
 
     /// The conversation's actor, started if needed.

@@ -4,7 +4,7 @@
 //! with the room's messages.
 
 use crate::conversation::{Broadcast, Membership, Reload};
-use crate::error::{ProtoError, StoreError};
+use crate::error::ProtoError;
 use crate::ids::{now_millis, ConvId, RoomName, UserId};
 use crate::protocol::{InviteEntry, MemberEntry, Reply, RoomEntry, ServerFrame};
 use crate::session::Me;
@@ -27,15 +27,6 @@ fn too_long_topic(topic: &str) -> Result<(), ProtoError> {
     Ok(())
 }
 
-/// Runs a store closure on the pool.
-async fn store<T: Send + 'static>(
-    me: &Me,
-    f: impl FnOnce(&dyn crate::store::Store) -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, ProtoError> {
-    let s = me.hub.inner.store.clone();
-    Ok(me.hub.inner.pool.run(move || f(&*s)).await??)
-}
-
 /// What the caller is to a room.
 struct Standing {
     room: RoomRecord,
@@ -54,18 +45,20 @@ impl Standing {
 async fn standing(me: &Me, name: &str) -> Result<(RoomName, Standing), ProtoError> {
     let name = RoomName::parse(name).ok_or_else(no_room)?;
     let (n, u) = (name.clone(), me.user.clone());
-    let st = store(me, move |s| {
-        let Some(room) = s.room(&n)? else {
-            return Ok(None);
-        };
-        Ok(Some(Standing {
-            members: s.room_members(&n)?,
-            banned: s.is_room_banned(&n, &u)?,
-            room,
-        }))
-    })
-    .await?
-    .ok_or_else(no_room)?;
+    let st = me
+        .hub
+        .db(move |s| {
+            let Some(room) = s.room(&n)? else {
+                return Ok(None);
+            };
+            Ok(Some(Standing {
+                members: s.room_members(&n)?,
+                banned: s.is_room_banned(&n, &u)?,
+                room,
+            }))
+        })
+        .await?
+        .ok_or_else(no_room)?;
     Ok((name, st))
 }
 
@@ -120,7 +113,7 @@ pub(crate) async fn create(
         created_at: now_millis(),
     };
     let owner = me.user.clone();
-    match store(me, move |s| s.create_room(&record, &owner)).await {
+    match me.hub.db(move |s| s.create_room(&record, &owner)).await {
         Err(e) if e.code == crate::error::ErrorCode::Conflict => {
             return Err(ProtoError::conflict("a room with this name exists"))
         }
@@ -151,16 +144,18 @@ pub(crate) async fn list(me: &Me, q: Option<String>) -> Result<Reply, ProtoError
     {
         return Err(ProtoError::too_large("query is at most 256 characters"));
     }
-    let found = store(me, move |s| {
-        let rooms = s.list_rooms(q.as_deref(), LIST_MAX)?;
-        let mut out = Vec::with_capacity(rooms.len());
-        for r in rooms {
-            let members = s.room_members(&r.room.name)?;
-            out.push((r, members));
-        }
-        Ok(out)
-    })
-    .await?;
+    let found = me
+        .hub
+        .db(move |s| {
+            let rooms = s.list_rooms(q.as_deref(), LIST_MAX)?;
+            let mut out = Vec::with_capacity(rooms.len());
+            for r in rooms {
+                let members = s.room_members(&r.room.name)?;
+                out.push((r, members));
+            }
+            Ok(out)
+        })
+        .await?;
     let users = &me.hub.inner.users;
     let rooms = found
         .into_iter()
@@ -186,10 +181,10 @@ pub(crate) async fn join(me: &Me, name: &str) -> Result<Reply, ProtoError> {
     }
     if !st.room.public {
         let (n, u) = (name.clone(), me.user.clone());
-        let invited = store(me, move |s| {
-            Ok(s.room_invites(&u)?.iter().any(|(r, _)| *r == n))
-        })
-        .await?;
+        let invited = me
+            .hub
+            .db(move |s| Ok(s.room_invites(&u)?.iter().any(|(r, _)| *r == n)))
+            .await?;
         if !invited {
             return Err(no_room());
         }
@@ -198,7 +193,11 @@ pub(crate) async fn join(me: &Me, name: &str) -> Result<Reply, ProtoError> {
         return Err(ProtoError::forbidden("you are banned from this room"));
     }
     let (n, u) = (name.clone(), me.user.clone());
-    if store(me, move |s| s.join_room(&n, &u, now_millis())).await? {
+    if me
+        .hub
+        .db(move |s| s.join_room(&n, &u, now_millis()))
+        .await?
+    {
         let frame = ServerFrame::RoomJoined {
             room: name.clone(),
             user: me.user.clone(),
@@ -216,7 +215,7 @@ pub(crate) async fn leave(me: &Me, name: &str) -> Result<Reply, ProtoError> {
         return Err(ProtoError::not_found("you are not in this room"));
     }
     let (n, u) = (name.clone(), me.user.clone());
-    store(me, move |s| s.leave_room(&n, &u)).await?;
+    me.hub.db(move |s| s.leave_room(&n, &u)).await?;
     let frame = ServerFrame::RoomLeft {
         room: name.clone(),
         user: me.user.clone(),
@@ -233,13 +232,15 @@ pub(crate) async fn invite(me: &Me, name: &str, user: &str) -> Result<Reply, Pro
     visible(me, &st)?;
     let invitee = UserId::parse(user).ok_or_else(|| ProtoError::not_found("no such user"))?;
     let (i, u) = (invitee.clone(), me.user.clone());
-    let (exists, blocked) = store(me, move |s| {
-        Ok((
-            s.user(&i)?.is_some(),
-            s.blocks(&i)?.contains(&u) || s.blocks(&u)?.contains(&i),
-        ))
-    })
-    .await?;
+    let (exists, blocked) = me
+        .hub
+        .db(move |s| {
+            Ok((
+                s.user(&i)?.is_some(),
+                s.blocks(&i)?.contains(&u) || s.blocks(&u)?.contains(&i),
+            ))
+        })
+        .await?;
     if !exists {
         return Err(ProtoError::not_found("no such user"));
     }
@@ -253,7 +254,7 @@ pub(crate) async fn invite(me: &Me, name: &str, user: &str) -> Result<Reply, Pro
         return Ok(Reply::Empty);
     }
     let (n, i, u) = (name.clone(), invitee.clone(), me.user.clone());
-    store(me, move |s| s.add_room_invite(&n, &i, &u)).await?;
+    me.hub.db(move |s| s.add_room_invite(&n, &i, &u)).await?;
     if let Some(l) = me.hub.inner.users.get(&invitee) {
         l.addr.do_send(Emit {
             frame: ServerFrame::RoomInvited {
@@ -270,7 +271,7 @@ pub(crate) async fn invite(me: &Me, name: &str, user: &str) -> Result<Reply, Pro
 /// `room.invites`.
 pub(crate) async fn invites(me: &Me) -> Result<Reply, ProtoError> {
     let u = me.user.clone();
-    let list = store(me, move |s| s.room_invites(&u)).await?;
+    let list = me.hub.db(move |s| s.room_invites(&u)).await?;
     Ok(Reply::Invites {
         invites: list
             .into_iter()
@@ -306,7 +307,7 @@ pub(crate) async fn topic(me: &Me, name: &str, topic: String) -> Result<Reply, P
     let (name, st) = standing(me, name).await?;
     owner(me, &st)?;
     let (n, t) = (name.clone(), topic.clone());
-    store(me, move |s| s.set_room_topic(&n, &t)).await?;
+    me.hub.db(move |s| s.set_room_topic(&n, &t)).await?;
     if let Some(l) = me.hub.conv_actor(&ConvId::Room(name.clone())) {
         l.addr.do_send(Broadcast {
             frame: ServerFrame::RoomTopic { room: name, topic }.encode(),
@@ -328,17 +329,19 @@ pub(crate) async fn kick(me: &Me, name: &str, user: &str) -> Result<Reply, Proto
     }
     let was_member = st.member(&target).is_some();
     let (n, t) = (name.clone(), target.clone());
-    let exists = store(me, move |s| {
-        if s.user(&t)?.is_none() {
-            return Ok(false);
-        }
-        s.set_room_ban(&n, &t, true)?;
-        if was_member {
-            s.leave_room(&n, &t)?;
-        }
-        Ok(true)
-    })
-    .await?;
+    let exists = me
+        .hub
+        .db(move |s| {
+            if s.user(&t)?.is_none() {
+                return Ok(false);
+            }
+            s.set_room_ban(&n, &t, true)?;
+            if was_member {
+                s.leave_room(&n, &t)?;
+            }
+            Ok(true)
+        })
+        .await?;
     if !exists {
         return Err(ProtoError::not_found("no such user"));
     }
@@ -358,6 +361,8 @@ pub(crate) async fn unban(me: &Me, name: &str, user: &str) -> Result<Reply, Prot
     let (name, st) = standing(me, name).await?;
     let target = UserId::parse(user).ok_or_else(|| ProtoError::not_found("no such user"))?;
     owner(me, &st)?;
-    store(me, move |s| s.set_room_ban(&name, &target, false)).await?;
+    me.hub
+        .db(move |s| s.set_room_ban(&name, &target, false))
+        .await?;
     Ok(Reply::Empty)
 }
