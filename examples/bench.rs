@@ -74,7 +74,9 @@ fn start_server(store_url: String) -> anyhow::Result<SocketAddr> {
             config.policy.dm_requires_contact = false;
             config.limits.max_in_flight = 1024;
             config.limits.outbound_queue = 65536;
-            let hub = Hub::new(config, store);
+            // The benchmark sends no files: their bytes may stay in memory.
+            let blobs = std::sync::Arc::new(im_core::blob::MemoryBlobStore::new());
+            let hub = Hub::builder(store, blobs).config(config).start();
             let l = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
                 Ok(l) => l,
                 Err(e) => {

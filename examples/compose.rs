@@ -9,9 +9,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.policy.dm_requires_contact = false;
     // Opening runs migrations: do it before the async runtime starts.
     let store = im_store::open("sqlite://chat.db", &im_store::StoreOptions::default())?;
+    let files = std::sync::Arc::new(im_store::FsBlobStore::open("chat-files")?);
 
     actix_rt::System::new().block_on(async move {
-        let hub = Hub::new(config, store); // actors start on this actix system
+        // Actors start on this actix system.
+        let hub = Hub::builder(store, files).config(config).start();
         let tcp = tokio::net::TcpListener::bind("0.0.0.0:7878").await?;
         let http = std::net::TcpListener::bind("0.0.0.0:8080")?;
         let stop = || async {

@@ -10,10 +10,8 @@
 //! bytes to `Inbound::frame` and writes what `OutboundRx::recv` yields. It
 //! never parses JSON; limits, sessions and replies are the core's job.
 
-use std::sync::Arc;
-
 use im_core::transport::{Connection, Outgoing, PeerInfo};
-use im_core::{Config, Hub, MemoryStore};
+use im_core::{Config, Hub};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
@@ -82,7 +80,7 @@ async fn main() -> std::io::Result<()> {
         .unwrap_or_else(|| "/tmp/im.sock".into());
     let _ = std::fs::remove_file(&path);
     let listener = UnixListener::bind(&path)?;
-    let hub = Hub::new(Config::default(), Arc::new(MemoryStore::new()));
+    let hub = Hub::in_memory(Config::default());
     eprintln!("listening on {path}");
     loop {
         tokio::select! {

@@ -141,7 +141,6 @@ fn admin(
     store: std::sync::Arc<dyn im_core::Store>,
     s: &Settings,
 ) -> anyhow::Result<()> {
-    use im_core::store::UserRecord;
     use im_core::UserId;
     let user = |name: &str| {
         UserId::parse(name).with_context(|| format!("{name:?} is not a valid username"))
@@ -161,22 +160,9 @@ fn admin(
                 .read_line(&mut pw)
                 .context("reading the password from stdin")?;
             let pw = pw.trim_end_matches(['\n', '\r']);
-            if !im_core::auth::password_ok(pw) {
-                bail!("the password must be 8 to 72 bytes without NUL");
-            }
-            let hash =
-                im_core::auth::hash_password(pw, s.auth.bcrypt_cost).context("hashing failed")?;
-            let record = UserRecord {
-                name: u.clone(),
-                password_hash: hash,
-                suspended: false,
-                created_at: im_core::ids::now_millis(),
-                last_seen: None,
-            };
-            match store.create_user(&record) {
-                Ok(()) => println!("added {u}"),
-                Err(im_core::StoreError::Conflict) => bail!("{u} already exists"),
-                Err(e) => return Err(e.into()),
+            match im_core::admin::add_user(&*store, u.as_str(), pw, s.auth.bcrypt_cost) {
+                Ok(u) => println!("added {u}"),
+                Err(e) => bail!("{e}"),
             }
         }
         Command::UserSuspend(name) => {
@@ -241,7 +227,9 @@ async fn serve(s: Settings, store: std::sync::Arc<dyn im_core::Store>) -> anyhow
     };
     let blobs = im_examples::FsBlobStore::open(&s.files.dir)
         .with_context(|| format!("cannot use files.dir {}", s.files.dir))?;
-    let hub = Hub::with_blobs(config, store, std::sync::Arc::new(blobs));
+    let hub = Hub::builder(store, std::sync::Arc::new(blobs))
+        .config(config)
+        .start();
     let tcp = TcpListener::bind(s.tcp.listen)
         .await
         .with_context(|| format!("cannot listen on {}", s.tcp.listen))?;

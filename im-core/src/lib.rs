@@ -6,27 +6,90 @@
 //! core through a small boundary, [`Hub::connect`].
 //!
 //! ## Layout
-//! - [`protocol`]: `ClientFrame` / `ServerFrame`, the JSON codec.
-//! - [`error`]: error codes and the one mapping from internal errors.
-//! - [`hub`]: [`Hub`], the entry point: a directory of live actors.
-//! - `session`, `user`, `conversation`: one actor per connection, per
-//!   online user, per active conversation (direct or room).
-//! - `accounts`, `contacts`, `messages`, `rooms`: request handlers.
-//! - [`files`]: uploads, reads, signed links, download authorization;
-//!   [`blob`]: the [`blob::BlobStore`] trait for file bytes.
-//! - [`store`]: the [`Store`] trait and [`MemoryStore`].
-//! - [`transport`]: the transport boundary.
-//! - [`auth`]: passwords, tokens, throttling. [`pool`]: bounded blocking pools.
-//! - [`testing`]: an in-memory transport for tests.
+//! Layers point one way: protocol ← transport ← session ← handlers ←
+//! actors and services ← store.
+//! - [`protocol`]: `ClientFrame` / `ServerFrame` and their JSON codec, with
+//!   the ids ([`protocol::ids`]), name rules and error codes
+//!   ([`protocol::error`]) they use. Depends on nothing else in the crate.
+//! - [`transport`]: the boundary a transport drives: [`transport::Inbound`]
+//!   (bytes in), [`transport::OutboundRx`] (frames out), the bounded
+//!   [`transport::Outbox`]. Depends only on `protocol`.
+//! - [`hub`]: [`Hub`], the public facade: a builder, `connect`, operator
+//!   controls, HTTP downloads, `shutdown`.
+//! - `session/`: `SessionActor`, one per connection: auth state machine,
+//!   idle timer, bad-frame streak (`mod.rs`); after login, the roster,
+//!   replay and `synced`, paced by the connection (`login.rs`); the live
+//!   sessions of a hub (`registry.rs`).
+//! - `handlers/`: one module per domain (`accounts`, `contacts`,
+//!   `presence`, `messages`, `rooms`, `files`); `mod.rs` holds the request
+//!   context and the one routing table that says which requests run one at
+//!   a time per connection and why.
+//! - `actors/`: `UserActor` (sessions, contact book, presence, DM
+//!   permission), `ConversationActor` (ordering, group commit, fan-out),
+//!   each with its messages beside it, and the directory that finds them.
+//! - `services.rs`: what handlers and actors share: config, store access
+//!   through one async helper on the blocking pool, the writer, the
+//!   directories, throttles, the blob store.
+//! - `writer.rs`: the group-commit thread for messages and cursors.
+//! - [`store`]: the [`Store`] traits by domain and [`MemoryStore`];
+//!   [`blob`]: the [`blob::BlobStore`] trait for file bytes; [`files`]:
+//!   who may read a file, signed links, HTTP download authorization.
+//! - [`config`], [`error`] (store and pool failures and their mapping to
+//!   protocol errors), [`admin`] (operator tasks without a hub),
+//!   `testing` (feature `testing`: an in-memory transport for tests).
+//! - Private: `auth` (bcrypt, tokens, throttles), `pool` (bounded blocking
+//!   pools), `reply` (the promise of exactly one reply per request).
+//!
+//! ## Life of a message
+//! Alice sends `{"type":"msg.send","to":"bob","body":"hi"}` over TCP; Bob is
+//! online over WebSocket. Each hop, with the file, the actor or thread, and
+//! the message type that crosses it:
+//! 1. **Socket read** — `im-transport-tcp/src/connection.rs`, the
+//!    connection's reader task, splits the line and calls
+//!    [`transport::Inbound::frame`] (`transport.rs`), which takes an
+//!    in-flight permit and decodes the JSON (`protocol::decode`) on that
+//!    task.
+//! 2. **Session** — mailbox 1: `transport::Incoming` to Alice's
+//!    `SessionActor` (`session/mod.rs`). It checks the auth state and calls
+//!    `handlers::route` (`handlers/mod.rs`): `msg.send` is a serial
+//!    hand-off to `handlers::messages::send`, which checks fields and sizes.
+//! 3. **Sender's user actor** — mailbox 2: `actors::user::SendDirect` to
+//!    Alice's `UserActor` (`actors/user.rs`), which checks the permission
+//!    against its contact book (and the store, before refusing).
+//! 4. **Conversation actor** — mailbox 3: `actors::conversation::Submit`
+//!    to the `ConversationActor` of `dm:alice:bob`
+//!    (`actors/conversation.rs`), found or started through the directory
+//!    in `services.rs`. It batches what arrived while its previous batch
+//!    was being written.
+//! 5. **Group commit** — queue 4: a job on the writer's bounded channel
+//!    (`writer.rs`, thread `im-writer`), which writes many conversations'
+//!    messages in one `Store::write_batch` transaction, assigning `seq`
+//!    there; the result comes back on a oneshot channel (5).
+//! 6. **Reply** — the conversation actor answers the `ReplyTo`
+//!    (`reply.rs`): `ok` with `conv`, `seq`, `ts` goes on Alice's session
+//!    [`transport::Outbox`] (queue 6), only now that the message is stored.
+//! 7. **Fan-out** — mailbox 7: `actors::user::Deliver`, encoded once and
+//!    shared, to Bob's `UserActor` and Alice's (carbons for her other
+//!    sessions), which push it on each session's `Outbox` (or hold it
+//!    until `synced` during a login replay).
+//! 8. **Socket write** — `im-transport-ws/src/socket.rs`, Bob's writer
+//!    task, takes it from [`transport::OutboundRx::recv`] and sends a text
+//!    frame.
+//!
+//! A room message takes the same path without hop 3 (the room's
+//! conversation actor checks membership) and fans out to every member's
+//! user actor. Acks (`msg.ack`) go from the handler straight to the writer
+//! (coalesced per cursor), then `receipt` events to the user actors.
 //!
 //! ## Composing a server
 //! ```no_run
-//! use std::sync::Arc;
-//! use im_core::{Config, Hub, MemoryStore};
+//! use im_core::{Config, Hub};
 //!
 //! #[actix_rt::main]
 //! async fn main() {
-//!     let hub = Hub::new(Config::default(), Arc::new(MemoryStore::new()));
+//!     // In memory; a real server passes its store and blob store to
+//!     // `Hub::builder(store, blobs)`.
+//!     let hub = Hub::in_memory(Config::default());
 //!     // Hand `hub` to one or more transports, e.g.
 //!     // im_transport_tcp::serve(listener, hub, shutdown).await
 //!     # let _ = hub;
@@ -60,37 +123,32 @@
 
 #![warn(missing_docs)]
 
-pub mod auth;
 pub mod blob;
 pub mod config;
 pub mod error;
 pub mod files;
 pub mod hub;
-pub mod ids;
-pub mod names;
-pub mod pool;
 pub mod protocol;
 pub mod store;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod transport;
 
-mod accounts;
-mod contacts;
-mod conversation;
-mod directory;
-mod messages;
+mod actors;
+mod auth;
+mod handlers;
+mod pool;
 mod reply;
-mod rooms;
+mod services;
 mod session;
-mod user;
 mod writer;
 
+pub mod admin;
+pub use protocol::ids;
+
 pub use config::Config;
-pub use conversation::ConversationActor;
 pub use error::{ErrorCode, ProtoError, StoreError};
-pub use hub::Hub;
+pub use hub::{Hub, HubBuilder};
 pub use ids::{ConvId, SessionId, UserId};
 pub use protocol::{ClientFrame, ServerFrame};
-pub use session::SessionActor;
 pub use store::{MemoryStore, Store};
-pub use user::UserActor;

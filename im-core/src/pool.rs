@@ -27,7 +27,23 @@ impl BlockingPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let _permit = self.permits.acquire().await.map_err(|_| PoolError)?;
-        tokio::task::spawn_blocking(f).await.map_err(|_| PoolError)
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| PoolError)?;
+        // The permit goes with the closure and is released the moment it
+        // returns, not when the caller next gets polled: a caller that is
+        // slow to be polled (an actor busy in `ctx.wait`) must not keep a
+        // finished job's place, or callers could wait on each other's
+        // places in a cycle.
+        tokio::task::spawn_blocking(move || {
+            let out = f();
+            drop(permit);
+            out
+        })
+        .await
+        .map_err(|_| PoolError)
     }
 }

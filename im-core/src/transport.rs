@@ -18,11 +18,34 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 
-use actix::Addr;
+use actix::{Message, Recipient};
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 
-use crate::protocol::{decode, Encoded};
-use crate::session::{Incoming, SessionActor, TransportEvent};
+use crate::protocol::ids::now_millis;
+use crate::protocol::{decode, BadFrame, Encoded, Request};
+
+/// A decoded client frame, for the session, with the in-flight permit it
+/// holds until it is answered.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Incoming {
+    /// The request, or why it could not be decoded.
+    pub decoded: Result<Request, BadFrame>,
+    /// One of the connection's `limits.max_in_flight` permits.
+    pub permit: OwnedSemaphorePermit,
+}
+
+/// Something the transport saw that is not a frame, for the session.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub(crate) enum TransportEvent {
+    /// A frame over the size limit: reply `too_large`, then close.
+    TooLarge,
+    /// A non-text frame: reply `bad_request`.
+    NotText,
+    /// The connection is gone.
+    Closed,
+}
 
 /// Who is on the other end of a connection.
 #[derive(Clone, Debug)]
@@ -87,7 +110,8 @@ pub struct SessionClosed;
 /// Dropping it tells the session the connection is gone.
 #[derive(Debug)]
 pub struct Inbound {
-    pub(crate) session: Addr<SessionActor>,
+    pub(crate) frames: Recipient<Incoming>,
+    pub(crate) events: Recipient<TransportEvent>,
     pub(crate) permits: Arc<Semaphore>,
     pub(crate) max_frame: usize,
     pub(crate) max_in_flight: usize,
@@ -115,12 +139,12 @@ impl Inbound {
             .acquire_owned()
             .await
             .map_err(|_| SessionClosed)?;
-        if !self.session.connected() {
+        if !self.frames.connected() {
             return Err(SessionClosed);
         }
         // The permit bounds how many of these sit in the mailbox.
         let decoded = decode(raw);
-        self.session.do_send(Incoming { decoded, permit });
+        self.frames.do_send(Incoming { decoded, permit });
         Ok(())
     }
 
@@ -128,14 +152,14 @@ impl Inbound {
     /// replies `too_large` and closes.
     pub fn too_large(&self) {
         self.touch();
-        self.session.do_send(TransportEvent::TooLarge);
+        self.events.do_send(TransportEvent::TooLarge);
     }
 
     /// The client sent something that is not a text frame (a WebSocket
     /// binary message): the session replies `bad_request`.
     pub fn not_text(&self) {
         self.touch();
-        self.session.do_send(TransportEvent::NotText);
+        self.events.do_send(TransportEvent::NotText);
     }
 
     /// Waits until every request handed over so far has been answered, e.g.
@@ -151,14 +175,13 @@ impl Inbound {
     /// The client showed it is alive without sending a frame (a WebSocket
     /// ping): resets the idle timer.
     pub fn touch(&self) {
-        self.activity
-            .store(crate::ids::now_millis(), Ordering::Relaxed);
+        self.activity.store(now_millis(), Ordering::Relaxed);
     }
 }
 
 impl Drop for Inbound {
     fn drop(&mut self) {
-        self.session.do_send(TransportEvent::Closed);
+        self.events.do_send(TransportEvent::Closed);
     }
 }
 

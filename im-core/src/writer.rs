@@ -14,6 +14,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::ProtoError;
+use crate::ids::{ConvId, UserId};
 use crate::store::{Appended, CursorOutcome, CursorUpdate, NewMessage, Store};
 
 enum Job {
@@ -98,14 +99,21 @@ fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
     }
 }
 
-fn commit(store: &dyn Store, jobs: Vec<Job>) {
+/// What one commit writes: every job's messages in order, and the cursor
+/// updates coalesced per (user, device, conversation, read).
+struct Batch {
+    messages: Vec<NewMessage>,
+    cursors: Vec<CursorUpdate>,
+    /// For each cursor job in order, its slot in `cursors`.
+    cursor_slots: Vec<usize>,
+}
+
+fn gather(jobs: &[Job]) -> Batch {
     let mut messages = Vec::new();
     let mut cursors: Vec<CursorUpdate> = Vec::new();
-    let mut cursor_index: HashMap<(crate::ids::UserId, String, crate::ids::ConvId, bool), usize> =
-        HashMap::new();
-    // For each cursor job: its slot, and whether it is the last job for that slot.
+    let mut cursor_index: HashMap<(UserId, String, ConvId, bool), usize> = HashMap::new();
     let mut cursor_slots = Vec::new();
-    for job in &jobs {
+    for job in jobs {
         match job {
             Job::Append(m, _) => messages.extend(m.iter().cloned()),
             Job::Cursor(u, _) => {
@@ -125,6 +133,19 @@ fn commit(store: &dyn Store, jobs: Vec<Job>) {
             }
         }
     }
+    Batch {
+        messages,
+        cursors,
+        cursor_slots,
+    }
+}
+
+fn commit(store: &dyn Store, jobs: Vec<Job>) {
+    let Batch {
+        messages,
+        cursors,
+        cursor_slots,
+    } = gather(&jobs);
     let result = store
         .write_batch(&messages, &cursors)
         .map_err(ProtoError::from)

@@ -14,7 +14,7 @@ fn hub(f: impl FnOnce(&mut Config)) -> Hub {
     let mut c = Config::default();
     c.auth.bcrypt_cost = 4;
     f(&mut c);
-    Hub::new(c, Arc::new(MemoryStore::new()))
+    Hub::in_memory(c)
 }
 
 struct C {
@@ -231,7 +231,8 @@ async fn suspension_written_to_the_store_by_another_process_closes_sessions() {
     let mut c = Config::default();
     c.auth.bcrypt_cost = 4;
     c.auth.suspension_poll_secs = 1;
-    let hub = Hub::new(c, store.clone());
+    let blobs = Arc::new(im_core::blob::MemoryBlobStore::new());
+    let hub = Hub::builder(store.clone(), blobs).config(c).start();
     let (mut a, _) = C::login(&hub, "alice", "phone").await;
     // As the admin CLI does: straight to the store, not through this hub.
     im_core::Store::set_suspended(&*store, &im_core::UserId::parse("alice").unwrap(), true)

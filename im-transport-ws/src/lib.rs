@@ -84,7 +84,7 @@ struct Health {
 async fn healthz(hub: web::Data<Hub>) -> HttpResponse {
     HttpResponse::Ok().json(Health {
         status: "ok",
-        server: im_core::hub::SERVER_NAME,
+        server: im_core::protocol::SERVER_NAME,
         sessions: hub.session_count(),
     })
 }

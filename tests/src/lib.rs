@@ -69,7 +69,8 @@ impl TestServer {
         let thread = std::thread::spawn(move || {
             let sys = actix_rt::System::new();
             sys.block_on(async move {
-                let hub = Hub::new(config, store);
+                let blobs = std::sync::Arc::new(im_core::blob::MemoryBlobStore::new());
+                let hub = Hub::builder(store, blobs).config(config).start();
                 let admin_hub = hub.clone();
                 actix_rt::spawn(async move {
                     while let Some(op) = admin_rx.recv().await {

@@ -175,7 +175,7 @@ async fn our_routes_mount_in_an_integrators_app() {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         actix_rt::System::new().block_on(async move {
-            let hub = im_core::Hub::new(test_config(), Arc::new(MemoryStore::new()));
+            let hub = im_core::Hub::in_memory(test_config());
             let server = HttpServer::new(move || {
                 App::new()
                     .configure(im_transport_ws::routes(hub.clone()))

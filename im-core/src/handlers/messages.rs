@@ -1,28 +1,23 @@
-//! Message requests: send, typing, presence, acknowledgements, history,
-//! conversation list, and the login replay.
+//! Message requests: `msg.send`, `typing`, `msg.ack`, `history`, `convs`.
 
-use crate::conversation::{Submit, TypingIn};
-use crate::error::ProtoError;
-use crate::files::{self, AttachmentMeta};
+use crate::actors::conversation::{Submit, TypingIn};
+use crate::actors::user::{Emit, SendDirect, TypingTo};
+use crate::error::{ProtoError, StoreError};
+use crate::files::{self, attachment_meta};
+use crate::handlers::Ctx;
 use crate::ids::{ConvId, RoomName, UserId};
-use crate::protocol::{ConvEntry, MsgFrame, Reply, ServerFrame, Status};
+use crate::protocol::AttachmentMeta;
+use crate::protocol::{ConvEntry, MsgFrame, Reply, ServerFrame};
 use crate::reply::ReplyTo;
-use crate::session::{Me, Replayed};
-use crate::store::{CursorUpdate, StoredMessage};
-use crate::transport::Outbox;
-use crate::user::{Emit, SendDirect, SetPresence, TypingTo};
+use crate::store::{CursorUpdate, Store, StoredMessage};
 
 /// Longest `client_id`, in characters.
 pub const MAX_CLIENT_ID_CHARS: usize = 64;
-/// Longest presence note, in characters.
-pub const MAX_NOTE_CHARS: usize = 256;
 /// Default and largest `history` page.
 const HISTORY_DEFAULT: i64 = 50;
 const HISTORY_MAX: i64 = 200;
 /// A history page stops early past this many bytes of frames.
 const HISTORY_PAGE_BYTES: usize = 1 << 20;
-/// Messages read from the store per replay page.
-const REPLAY_PAGE: u64 = 200;
 
 /// The wire form of a stored message.
 pub(crate) fn msg_frame(m: StoredMessage, metas: &Metas) -> ServerFrame {
@@ -42,10 +37,10 @@ pub(crate) fn msg_frame(m: StoredMessage, metas: &Metas) -> ServerFrame {
 pub(crate) type Metas = std::collections::HashMap<String, AttachmentMeta>;
 
 /// Messages with the metadata of their attachments (on the pool).
-fn with_metas(
-    s: &dyn crate::store::Store,
+pub(crate) fn with_metas(
+    s: &dyn Store,
     msgs: Vec<StoredMessage>,
-) -> Result<(Vec<StoredMessage>, Metas), crate::error::StoreError> {
+) -> Result<(Vec<StoredMessage>, Metas), StoreError> {
     let metas = files::metas(s, msgs.iter().filter_map(|m| m.attachment.clone()))?;
     Ok((msgs, metas))
 }
@@ -56,7 +51,7 @@ enum Target {
     Room(RoomName),
 }
 
-fn target(me: &Me, to: Option<String>, room: Option<String>) -> Result<Target, ProtoError> {
+fn target(me: &Ctx, to: Option<String>, room: Option<String>) -> Result<Target, ProtoError> {
     match (to, room) {
         (Some(to), None) => {
             // A name that cannot exist is an unknown user.
@@ -78,23 +73,26 @@ fn target(me: &Me, to: Option<String>, room: Option<String>) -> Result<Target, P
     }
 }
 
+/// The fields of a `msg.send`.
+pub(crate) struct SendRequest {
+    pub to: Option<String>,
+    pub room: Option<String>,
+    pub body: String,
+    pub client_id: Option<String>,
+    /// A file id.
+    pub attachment: Option<String>,
+}
+
 /// The checks of `msg.send` that need nothing but the frame: fields
 /// (`bad_request`), then sizes (`too_large`).
-pub(crate) fn check_send(
-    me: &Me,
-    to: &Option<String>,
-    room: &Option<String>,
-    body: &str,
-    client_id: &Option<String>,
-    has_attachment: bool,
-) -> Result<(), ProtoError> {
-    let limits = &me.hub.config().limits;
-    if to.is_some() == room.is_some() {
+fn check_send(me: &Ctx, r: &SendRequest) -> Result<(), ProtoError> {
+    let limits = &me.svc.config.limits;
+    if r.to.is_some() == r.room.is_some() {
         return Err(ProtoError::bad_request(
             "give exactly one of `to` and `room`",
         ));
     }
-    if client_id
+    if r.client_id
         .as_ref()
         .is_some_and(|c| c.chars().count() > MAX_CLIENT_ID_CHARS)
     {
@@ -102,13 +100,13 @@ pub(crate) fn check_send(
             "client_id is at most 64 characters",
         ));
     }
-    if !has_attachment && body.chars().all(char::is_whitespace) {
+    if r.attachment.is_none() && r.body.chars().all(char::is_whitespace) {
         return Err(ProtoError::bad_request("empty message"));
     }
-    if to.as_deref().and_then(UserId::parse).as_ref() == Some(&me.user) {
+    if r.to.as_deref().and_then(UserId::parse).as_ref() == Some(&me.user) {
         return Err(ProtoError::bad_request("cannot message yourself"));
     }
-    if body.len() > limits.max_body {
+    if r.body.len() > limits.max_body {
         return Err(ProtoError::too_large(format!(
             "body is over {} bytes",
             limits.max_body
@@ -117,19 +115,25 @@ pub(crate) fn check_send(
     Ok(())
 }
 
-/// `msg.send` after [`check_send`] (and, with an attachment, after the
-/// file was found readable): permission is checked by our user actor
-/// (direct) or the room's actor, which stores and fans out.
-pub(crate) fn send(
-    me: &Me,
-    to: Option<String>,
-    room: Option<String>,
-    body: String,
-    client_id: Option<String>,
-    attachment: Option<AttachmentMeta>,
-    reply: ReplyTo,
-) {
-    let target = match target(me, to, room) {
+/// `msg.send`: checks the frame, finds the attachment (a file the sender
+/// may read), then hands the message to our user actor (direct: it checks
+/// the permission) or to the room's actor, which stores, answers and fans
+/// out.
+pub(crate) async fn send(me: Ctx, r: SendRequest, reply: ReplyTo) {
+    if let Err(e) = check_send(&me, &r) {
+        return reply.err(e);
+    }
+    let attachment = match &r.attachment {
+        None => None,
+        Some(file) => match files::readable(&me.svc, &me.user, file).await {
+            Ok(f) => match attachment_meta(&f) {
+                Some(meta) => Some(meta),
+                None => return reply.err(ProtoError::not_found("no such file")),
+            },
+            Err(e) => return reply.err(e),
+        },
+    };
+    let target = match target(&me, r.to, r.room) {
         Ok(t) => t,
         Err(e) => return reply.err(e),
     };
@@ -137,8 +141,8 @@ pub(crate) fn send(
         from: me.user.clone(),
         device: me.device.clone(),
         session: me.session,
-        body,
-        client_id,
+        body: r.body,
+        client_id: r.client_id,
         attachment,
         reply,
         ticket: None,
@@ -146,7 +150,7 @@ pub(crate) fn send(
     };
     match target {
         Target::User(to) => me.user_addr.do_send(SendDirect { to, submit }),
-        Target::Room(room) => match me.hub.conv_actor(&ConvId::Room(room)) {
+        Target::Room(room) => match me.svc.conv_actor(&ConvId::Room(room)) {
             Some(lease) => lease.addr.do_send(submit.with_ticket(lease.ticket)),
             None => submit
                 .reply
@@ -156,10 +160,10 @@ pub(crate) fn send(
 }
 
 /// `typing`.
-pub(crate) fn typing(me: &Me, to: Option<String>, room: Option<String>, reply: ReplyTo) {
-    match target(me, to, room) {
+pub(crate) async fn typing(me: Ctx, to: Option<String>, room: Option<String>, reply: ReplyTo) {
+    match target(&me, to, room) {
         Ok(Target::User(to)) => me.user_addr.do_send(TypingTo { to, reply }),
-        Ok(Target::Room(room)) => match me.hub.conv_actor(&ConvId::Room(room)) {
+        Ok(Target::Room(room)) => match me.svc.conv_actor(&ConvId::Room(room)) {
             Some(lease) => lease.addr.do_send(TypingIn {
                 from: me.user.clone(),
                 reply,
@@ -171,39 +175,16 @@ pub(crate) fn typing(me: &Me, to: Option<String>, room: Option<String>, reply: R
     }
 }
 
-/// `presence.set`.
-pub(crate) fn presence_set(me: &Me, status: Status, note: Option<String>, reply: ReplyTo) {
-    if note
-        .as_ref()
-        .is_some_and(|n| n.chars().count() > MAX_NOTE_CHARS)
-    {
-        return reply.err(ProtoError::too_large("note is at most 256 characters"));
-    }
-    me.user_addr.do_send(SetPresence {
-        status,
-        note,
-        session: me.session,
-        reply,
-    });
-}
-
 /// Whether `me` belongs to `conv`; conversations that don't parse don't exist.
-async fn member_conv(me: &Me, conv: &str) -> Result<ConvId, ProtoError> {
+async fn member_conv(me: &Ctx, conv: &str) -> Result<ConvId, ProtoError> {
     let not_found = || ProtoError::not_found("no such conversation");
     let conv = ConvId::parse(conv).ok_or_else(not_found)?;
     match &conv {
         ConvId::Direct(a, b) if *a == me.user || *b == me.user => Ok(conv),
         ConvId::Direct(..) => Err(not_found()),
         ConvId::Room(_) => {
-            let store = me.hub.inner.store.clone();
             let (c, u) = (conv.clone(), me.user.clone());
-            if me
-                .hub
-                .inner
-                .pool
-                .run(move || store.is_member(&c, &u))
-                .await??
-            {
+            if me.svc.db(move |s| s.is_member(&c, &u)).await? {
                 Ok(conv)
             } else {
                 Err(not_found())
@@ -213,7 +194,7 @@ async fn member_conv(me: &Me, conv: &str) -> Result<ConvId, ProtoError> {
 }
 
 /// `msg.ack`: moves cursors (coalesced by the writer), then sends receipts.
-pub(crate) async fn ack(me: Me, conv: String, seq: u64, read: bool, reply: ReplyTo) {
+pub(crate) async fn ack(me: Ctx, conv: String, seq: u64, read: bool, reply: ReplyTo) {
     let conv = match member_conv(&me, &conv).await {
         Ok(c) => c,
         Err(e) => return reply.err(e),
@@ -225,7 +206,7 @@ pub(crate) async fn ack(me: Me, conv: String, seq: u64, read: bool, reply: Reply
         delivered: seq,
         read,
     };
-    match me.hub.inner.writer.cursor(update).await {
+    match me.svc.writer.cursor(update).await {
         Ok(outcome) => {
             reply.ok(Reply::Empty);
             if let Some(seq) = outcome.read_advanced_to {
@@ -241,7 +222,7 @@ pub(crate) async fn ack(me: Me, conv: String, seq: u64, read: bool, reply: Reply
                     except: Some(me.session),
                 });
                 if let Some(peer) = conv.peer_of(&me.user) {
-                    if let Some(l) = me.hub.inner.users.get(peer) {
+                    if let Some(l) = me.svc.actors.users.get(peer) {
                         l.addr.do_send(Emit {
                             frame,
                             except: None,
@@ -256,7 +237,7 @@ pub(crate) async fn ack(me: Me, conv: String, seq: u64, read: bool, reply: Reply
 
 /// `history`.
 pub(crate) async fn history(
-    me: &Me,
+    me: &Ctx,
     conv: &str,
     before: Option<u64>,
     limit: Option<i64>,
@@ -267,13 +248,10 @@ pub(crate) async fn history(
     }
     let limit = limit.min(HISTORY_MAX) as usize;
     let conv = member_conv(me, conv).await?;
-    let store = me.hub.inner.store.clone();
     let page = me
-        .hub
-        .inner
-        .pool
-        .run(move || with_metas(&*store, store.messages_before(&conv, before, limit + 1)?))
-        .await??;
+        .svc
+        .db(move |s| with_metas(s, s.messages_before(&conv, before, limit + 1)?))
+        .await?;
     let (mut page, metas) = page;
     let mut more = page.len() > limit;
     if more {
@@ -299,23 +277,20 @@ pub(crate) async fn history(
 }
 
 /// `convs`.
-pub(crate) async fn convs(me: &Me) -> Result<Reply, ProtoError> {
-    let store = me.hub.inner.store.clone();
+pub(crate) async fn convs(me: &Ctx) -> Result<Reply, ProtoError> {
     let (u, d) = (me.user.clone(), me.device.clone());
     let list = me
-        .hub
-        .inner
-        .pool
-        .run(move || -> Result<_, crate::error::StoreError> {
+        .svc
+        .db(move |store| {
             let list = store.conversations(&u, &d)?;
             let metas = files::metas(
-                &*store,
+                store,
                 list.iter()
                     .filter_map(|c| c.last.as_ref()?.attachment.clone()),
             )?;
             Ok((list, metas))
         })
-        .await??;
+        .await?;
     let (list, metas) = list;
     let convs = list
         .into_iter()
@@ -330,78 +305,4 @@ pub(crate) async fn convs(me: &Me) -> Result<Reply, ProtoError> {
         })
         .collect();
     Ok(Reply::Convs { convs })
-}
-
-/// Writes the login replay for `me`'s device: every conversation with
-/// messages after the device's delivered cursor, most recently active
-/// first, oldest first within each, capped per conversation and in all
-/// (with `gap` frames). Frames are queued as the connection drains, never
-/// all at once. Returns the highest seq replayed per conversation.
-pub(crate) async fn replay(me: &Me, outbox: &Outbox) -> Replayed {
-    let mut replayed = Replayed::new();
-    let limits = &me.hub.config().limits;
-    let store = me.hub.inner.store.clone();
-    let (u, d) = (me.user.clone(), me.device.clone());
-    let list = match me
-        .hub
-        .inner
-        .pool
-        .run(move || store.conversations(&u, &d))
-        .await
-    {
-        Ok(Ok(l)) => l,
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "replay: could not list conversations");
-            return replayed;
-        }
-        Err(_) => return replayed,
-    };
-    let mut left = limits.replay_total_max;
-    for c in list {
-        if c.last_seq <= c.delivered_seq {
-            continue;
-        }
-        let pending = c.last_seq - c.delivered_seq;
-        let n = pending.min(limits.replay_max).min(left);
-        left -= n;
-        let first = c.last_seq - n + 1;
-        if n < pending
-            && !outbox
-                .push_wait(
-                    ServerFrame::Gap {
-                        conv: c.conv.clone(),
-                        before: first,
-                    }
-                    .encode(),
-                )
-                .await
-        {
-            return replayed;
-        }
-        let mut after = first - 1;
-        while after < c.last_seq {
-            let store = me.hub.inner.store.clone();
-            let conv = c.conv.clone();
-            let take = REPLAY_PAGE.min(c.last_seq - after) as usize;
-            let page = match me
-                .hub
-                .inner
-                .pool
-                .run(move || with_metas(&*store, store.messages_after(&conv, after, take)?))
-                .await
-            {
-                Ok(Ok(p)) if !p.0.is_empty() => p,
-                _ => break,
-            };
-            let (page, metas) = page;
-            for m in page {
-                after = m.seq;
-                if !outbox.push_wait(msg_frame(m, &metas).encode()).await {
-                    return replayed;
-                }
-            }
-            replayed.insert(c.conv.clone(), after);
-        }
-    }
-    replayed
 }

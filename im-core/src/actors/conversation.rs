@@ -11,14 +11,14 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
-use crate::directory::Ticket;
+use crate::actors::directory::Ticket;
+use crate::actors::user::{Deliver, Emit};
+use crate::actors::Core;
 use crate::error::ProtoError;
-use crate::hub::Hub;
 use crate::ids::{now_millis, ConvId, SessionId, UserId};
 use crate::protocol::{Encoded, MsgFrame, Reply, ServerFrame};
 use crate::reply::ReplyTo;
 use crate::store::{NewMessage, RoomRecord};
-use crate::user::{Deliver, Emit};
 
 /// One message to append, with the reply owed to its sender.
 #[derive(Message)]
@@ -29,7 +29,7 @@ pub(crate) struct Submit {
     pub session: SessionId,
     pub body: String,
     pub client_id: Option<String>,
-    pub attachment: Option<crate::files::AttachmentMeta>,
+    pub attachment: Option<crate::protocol::AttachmentMeta>,
     pub reply: ReplyTo,
     /// Keeps the actor from retiring until this message is answered.
     pub ticket: Option<Ticket>,
@@ -47,7 +47,7 @@ impl Submit {
 
 /// One active conversation.
 pub struct ConversationActor {
-    hub: Hub,
+    svc: Core,
     conv: ConvId,
     pending: Vec<Submit>,
     writing: bool,
@@ -62,25 +62,19 @@ pub struct ConversationActor {
 /// Answers a refused send: with the original `ok` when its `client_id` was
 /// already stored (a retry of a send that succeeded before permissions
 /// changed), else with `err`.
-pub(crate) async fn refused(hub: Hub, conv: ConvId, s: Submit, err: ProtoError) {
+pub(crate) async fn refused(svc: Core, conv: ConvId, s: Submit, err: ProtoError) {
     let Some(cid) = s.client_id.clone() else {
         return s.reply.err(err);
     };
-    let store = hub.inner.store.clone();
     let (c, from) = (conv.clone(), s.from.clone());
-    match hub
-        .inner
-        .pool
-        .run(move || store.find_client_id(&c, &from, &cid))
-        .await
-    {
-        Ok(Ok(Some(a))) => s.reply.ok(Reply::Sent {
+    match svc.db(move |st| st.find_client_id(&c, &from, &cid)).await {
+        Ok(Some(a)) => s.reply.ok(Reply::Sent {
             conv,
             seq: a.seq,
             ts: a.ts,
         }),
-        Ok(Err(e)) => s.reply.err(e.into()),
-        _ => s.reply.err(err),
+        Ok(None) => s.reply.err(err),
+        Err(e) => s.reply.err(e),
     }
 }
 
@@ -93,13 +87,13 @@ fn room_refusal(room: &Option<RoomRecord>) -> ProtoError {
 }
 
 impl ConversationActor {
-    pub(crate) fn new(hub: Hub, conv: ConvId) -> ConversationActor {
+    pub(crate) fn new(svc: Core, conv: ConvId) -> ConversationActor {
         let members = match &conv {
             ConvId::Direct(a, b) => [a.clone(), b.clone()].into_iter().collect(),
             ConvId::Room(_) => HashSet::new(),
         };
         ConversationActor {
-            hub,
+            svc,
             conv,
             pending: Vec::new(),
             writing: false,
@@ -115,23 +109,20 @@ impl ConversationActor {
         let ConvId::Room(name) = self.conv.clone() else {
             return;
         };
-        let hub = self.hub.clone();
+        let svc = self.svc.clone();
         let f = async move {
-            let store = hub.inner.store.clone();
-            hub.inner
-                .pool
-                .run(move || -> Result<_, crate::error::StoreError> {
-                    let room = store.room(&name)?;
-                    let members = match room {
-                        Some(_) => store.room_members(&name)?,
-                        None => Vec::new(),
-                    };
-                    Ok((room, members))
-                })
-                .await
+            svc.db(move |store| {
+                let room = store.room(&name)?;
+                let members = match room {
+                    Some(_) => store.room_members(&name)?,
+                    None => Vec::new(),
+                };
+                Ok((room, members))
+            })
+            .await
         };
         ctx.wait(f.into_actor(self).map(|r, act, ctx| match r {
-            Ok(Ok((room, members))) => {
+            Ok((room, members)) => {
                 act.room = room;
                 act.members = members.into_iter().map(|m| m.user).collect();
             }
@@ -148,7 +139,7 @@ impl ConversationActor {
         if self.writing || !self.pending.is_empty() {
             return;
         }
-        if self.hub.inner.convs.try_retire(&self.conv, &ctx.address()) {
+        if self.svc.actors.convs.try_retire(&self.conv, &ctx.address()) {
             ctx.stop();
         }
     }
@@ -159,7 +150,7 @@ impl ConversationActor {
             if Some(m) == except {
                 continue;
             }
-            if let Some(l) = self.hub.inner.users.get(m) {
+            if let Some(l) = self.svc.actors.users.get(m) {
                 l.addr.do_send(Emit {
                     frame: frame.clone(),
                     except: None,
@@ -175,7 +166,7 @@ impl ConversationActor {
             return Some(s);
         }
         let err = room_refusal(&self.room);
-        let f = refused(self.hub.clone(), self.conv.clone(), s, err);
+        let f = refused(self.svc.clone(), self.conv.clone(), s, err);
         // An actor for a room that does not exist leaves as soon as it has
         // answered, so made-up names cost nothing lasting.
         ctx.spawn(f.into_actor(self).map(|(), act, ctx| {
@@ -205,25 +196,18 @@ impl ConversationActor {
                 now,
             })
             .collect();
-        let writer = self.hub.inner.writer.clone();
+        let writer = self.svc.writer.clone();
         // Files sent here become readable by the members before anyone is
         // told about them (and, attached, are never collected as unsent).
         let attach: Vec<String> = batch
             .iter()
             .filter_map(|s| s.attachment.as_ref().map(|a| a.file.clone()))
             .collect();
-        let (hub, conv) = (self.hub.clone(), self.conv.clone());
+        let (svc, conv) = (self.svc.clone(), self.conv.clone());
         let f = async move {
             if !attach.is_empty() {
-                let store = hub.inner.store.clone();
-                hub.inner
-                    .pool
-                    .run(move || {
-                        attach
-                            .iter()
-                            .try_for_each(|id| store.attach_file(id, &conv))
-                    })
-                    .await??;
+                svc.db(move |s| attach.iter().try_for_each(|id| s.attach_file(id, &conv)))
+                    .await?;
             }
             writer.append(msgs).await
         };
@@ -253,7 +237,7 @@ impl ConversationActor {
                         })
                         .encode();
                         for m in &members {
-                            if let Some(l) = act.hub.inner.users.get(m) {
+                            if let Some(l) = act.svc.actors.users.get(m) {
                                 l.addr.do_send(Deliver {
                                     conv: act.conv.clone(),
                                     seq: a.seq,
@@ -280,14 +264,14 @@ impl Actor for ConversationActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.load_room(ctx);
-        let idle = Duration::from_secs(self.hub.config().limits.conv_idle_secs.max(1));
+        let idle = Duration::from_secs(self.svc.config.limits.conv_idle_secs.max(1));
         ctx.run_interval(idle / 2, move |act, ctx| {
             if act.writing || !act.pending.is_empty() || act.last_active.elapsed() < idle {
                 return;
             }
             // Every message to us carries a ticket, so success means our
             // mailbox holds nothing.
-            if act.hub.inner.convs.try_retire(&act.conv, &ctx.address()) {
+            if act.svc.actors.convs.try_retire(&act.conv, &ctx.address()) {
                 ctx.stop();
             }
         });

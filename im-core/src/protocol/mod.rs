@@ -11,8 +11,15 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::error::{ErrorCode, ProtoError};
-use crate::ids::{ConvId, Millis, RoomName, SessionId, UserId};
+pub mod error;
+pub mod ids;
+pub(crate) mod names;
+
+pub use error::{ErrorCode, ProtoError};
+use ids::{ConvId, Millis, RoomName, SessionId, UserId};
+
+/// What the server calls itself in `hello`.
+pub const SERVER_NAME: &str = concat!("im-server/", env!("CARGO_PKG_VERSION"));
 
 /// Protocol version announced in `hello`.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -533,7 +540,7 @@ pub struct MsgFrame {
     pub client_id: Option<String>,
     /// The attached file, when one was sent.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub attachment: Option<crate::files::AttachmentMeta>,
+    pub attachment: Option<AttachmentMeta>,
 }
 
 /// One device in a `devices` reply.
@@ -901,6 +908,21 @@ impl From<ErrorCode> for ProtoError {
     }
 }
 
+/// What receivers of a message see of its attachment.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct AttachmentMeta {
+    /// File id.
+    pub file: String,
+    /// Display name.
+    pub name: String,
+    /// MIME type.
+    pub mime: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Lowercase hex SHA-256.
+    pub sha256: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -942,7 +964,7 @@ mod tests {
         ));
         assert_eq!(v, serde_json::json!({"type":"ok","user":"alice"}));
         let m = ServerFrame::Msg(MsgFrame {
-            conv: ConvId::Room(crate::ids::RoomName::parse("rust").unwrap()),
+            conv: ConvId::Room(ids::RoomName::parse("rust").unwrap()),
             seq: 1,
             from: u,
             body: String::new(),

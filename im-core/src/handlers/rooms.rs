@@ -3,13 +3,13 @@
 //! through the room's conversation actor, so members see them in order
 //! with the room's messages.
 
-use crate::conversation::{Broadcast, Membership, Reload};
+use crate::actors::conversation::{Broadcast, Membership, Reload};
+use crate::actors::user::Emit;
 use crate::error::ProtoError;
+use crate::handlers::Ctx;
 use crate::ids::{now_millis, ConvId, RoomName, UserId};
 use crate::protocol::{InviteEntry, MemberEntry, Reply, RoomEntry, ServerFrame};
-use crate::session::Me;
 use crate::store::{RoomMember, RoomRecord, RoomRole};
-use crate::user::Emit;
 
 /// Longest topic, in characters.
 pub const MAX_TOPIC_CHARS: usize = 256;
@@ -42,11 +42,11 @@ impl Standing {
 
 /// Loads the room and the caller's standing; unknown rooms and names that
 /// cannot be rooms are `not_found`.
-async fn standing(me: &Me, name: &str) -> Result<(RoomName, Standing), ProtoError> {
+async fn standing(me: &Ctx, name: &str) -> Result<(RoomName, Standing), ProtoError> {
     let name = RoomName::parse(name).ok_or_else(no_room)?;
     let (n, u) = (name.clone(), me.user.clone());
     let st = me
-        .hub
+        .svc
         .db(move |s| {
             let Some(room) = s.room(&n)? else {
                 return Ok(None);
@@ -63,7 +63,7 @@ async fn standing(me: &Me, name: &str) -> Result<(RoomName, Standing), ProtoErro
 }
 
 /// Private rooms are invisible to non-members.
-fn visible(me: &Me, st: &Standing) -> Result<(), ProtoError> {
+fn visible(me: &Ctx, st: &Standing) -> Result<(), ProtoError> {
     if st.room.public || st.member(&me.user).is_some() {
         Ok(())
     } else {
@@ -73,7 +73,7 @@ fn visible(me: &Me, st: &Standing) -> Result<(), ProtoError> {
 
 /// Owner-only actions: non-members of private rooms get `not_found`,
 /// everyone else who is not the owner `forbidden`.
-fn owner(me: &Me, st: &Standing) -> Result<(), ProtoError> {
+fn owner(me: &Ctx, st: &Standing) -> Result<(), ProtoError> {
     visible(me, st)?;
     match st.member(&me.user) {
         Some(m) if m.role == RoomRole::Owner => Ok(()),
@@ -81,8 +81,8 @@ fn owner(me: &Me, st: &Standing) -> Result<(), ProtoError> {
     }
 }
 
-fn tell_room(me: &Me, name: &RoomName, user: &UserId, joined: bool, frame: ServerFrame) {
-    if let Some(l) = me.hub.conv_actor(&ConvId::Room(name.clone())) {
+fn tell_room(me: &Ctx, name: &RoomName, user: &UserId, joined: bool, frame: ServerFrame) {
+    if let Some(l) = me.svc.conv_actor(&ConvId::Room(name.clone())) {
         l.addr.do_send(Membership {
             user: user.clone(),
             joined,
@@ -94,7 +94,7 @@ fn tell_room(me: &Me, name: &RoomName, user: &UserId, joined: bool, frame: Serve
 
 /// `room.create`.
 pub(crate) async fn create(
-    me: &Me,
+    me: &Ctx,
     name: &str,
     topic: Option<String>,
     public: Option<bool>,
@@ -113,7 +113,7 @@ pub(crate) async fn create(
         created_at: now_millis(),
     };
     let owner = me.user.clone();
-    match me.hub.db(move |s| s.create_room(&record, &owner)).await {
+    match me.svc.db(move |s| s.create_room(&record, &owner)).await {
         Err(e) if e.code == crate::error::ErrorCode::Conflict => {
             return Err(ProtoError::conflict("a room with this name exists"))
         }
@@ -121,7 +121,7 @@ pub(crate) async fn create(
     }
     let conv = ConvId::Room(name.clone());
     // An actor that looked for this room before it existed must load it.
-    if let Some(l) = me.hub.inner.convs.get(&conv) {
+    if let Some(l) = me.svc.actors.convs.get(&conv) {
         l.addr.do_send(Reload {
             _ticket: Some(l.ticket),
         });
@@ -138,14 +138,14 @@ pub(crate) async fn create(
 }
 
 /// `room.list`.
-pub(crate) async fn list(me: &Me, q: Option<String>) -> Result<Reply, ProtoError> {
+pub(crate) async fn list(me: &Ctx, q: Option<String>) -> Result<Reply, ProtoError> {
     if q.as_ref()
         .is_some_and(|q| q.chars().count() > MAX_TOPIC_CHARS)
     {
         return Err(ProtoError::too_large("query is at most 256 characters"));
     }
     let found = me
-        .hub
+        .svc
         .db(move |s| {
             let rooms = s.list_rooms(q.as_deref(), LIST_MAX)?;
             let mut out = Vec::with_capacity(rooms.len());
@@ -156,7 +156,7 @@ pub(crate) async fn list(me: &Me, q: Option<String>) -> Result<Reply, ProtoError
             Ok(out)
         })
         .await?;
-    let users = &me.hub.inner.users;
+    let users = &me.svc.actors.users;
     let rooms = found
         .into_iter()
         .map(|(r, members)| RoomEntry {
@@ -173,7 +173,7 @@ pub(crate) async fn list(me: &Me, q: Option<String>) -> Result<Reply, ProtoError
 }
 
 /// `room.join`.
-pub(crate) async fn join(me: &Me, name: &str) -> Result<Reply, ProtoError> {
+pub(crate) async fn join(me: &Ctx, name: &str) -> Result<Reply, ProtoError> {
     let (name, st) = standing(me, name).await?;
     let conv = ConvId::Room(name.clone());
     if st.member(&me.user).is_some() {
@@ -182,7 +182,7 @@ pub(crate) async fn join(me: &Me, name: &str) -> Result<Reply, ProtoError> {
     if !st.room.public {
         let (n, u) = (name.clone(), me.user.clone());
         let invited = me
-            .hub
+            .svc
             .db(move |s| Ok(s.room_invites(&u)?.iter().any(|(r, _)| *r == n)))
             .await?;
         if !invited {
@@ -194,7 +194,7 @@ pub(crate) async fn join(me: &Me, name: &str) -> Result<Reply, ProtoError> {
     }
     let (n, u) = (name.clone(), me.user.clone());
     if me
-        .hub
+        .svc
         .db(move |s| s.join_room(&n, &u, now_millis()))
         .await?
     {
@@ -208,14 +208,14 @@ pub(crate) async fn join(me: &Me, name: &str) -> Result<Reply, ProtoError> {
 }
 
 /// `room.leave`.
-pub(crate) async fn leave(me: &Me, name: &str) -> Result<Reply, ProtoError> {
+pub(crate) async fn leave(me: &Ctx, name: &str) -> Result<Reply, ProtoError> {
     let (name, st) = standing(me, name).await?;
     visible(me, &st)?;
     if st.member(&me.user).is_none() {
         return Err(ProtoError::not_found("you are not in this room"));
     }
     let (n, u) = (name.clone(), me.user.clone());
-    me.hub.db(move |s| s.leave_room(&n, &u)).await?;
+    me.svc.db(move |s| s.leave_room(&n, &u)).await?;
     let frame = ServerFrame::RoomLeft {
         room: name.clone(),
         user: me.user.clone(),
@@ -227,13 +227,13 @@ pub(crate) async fn leave(me: &Me, name: &str) -> Result<Reply, ProtoError> {
 
 /// `room.invite`: `room.invited` reaches the invitee now if online; the
 /// invitation waits in `room.invites` otherwise.
-pub(crate) async fn invite(me: &Me, name: &str, user: &str) -> Result<Reply, ProtoError> {
+pub(crate) async fn invite(me: &Ctx, name: &str, user: &str) -> Result<Reply, ProtoError> {
     let (name, st) = standing(me, name).await?;
     visible(me, &st)?;
     let invitee = UserId::parse(user).ok_or_else(|| ProtoError::not_found("no such user"))?;
     let (i, u) = (invitee.clone(), me.user.clone());
     let (exists, blocked) = me
-        .hub
+        .svc
         .db(move |s| {
             Ok((
                 s.user(&i)?.is_some(),
@@ -254,8 +254,8 @@ pub(crate) async fn invite(me: &Me, name: &str, user: &str) -> Result<Reply, Pro
         return Ok(Reply::Empty);
     }
     let (n, i, u) = (name.clone(), invitee.clone(), me.user.clone());
-    me.hub.db(move |s| s.add_room_invite(&n, &i, &u)).await?;
-    if let Some(l) = me.hub.inner.users.get(&invitee) {
+    me.svc.db(move |s| s.add_room_invite(&n, &i, &u)).await?;
+    if let Some(l) = me.svc.actors.users.get(&invitee) {
         l.addr.do_send(Emit {
             frame: ServerFrame::RoomInvited {
                 room: name,
@@ -269,9 +269,9 @@ pub(crate) async fn invite(me: &Me, name: &str, user: &str) -> Result<Reply, Pro
 }
 
 /// `room.invites`.
-pub(crate) async fn invites(me: &Me) -> Result<Reply, ProtoError> {
+pub(crate) async fn invites(me: &Ctx) -> Result<Reply, ProtoError> {
     let u = me.user.clone();
-    let list = me.hub.db(move |s| s.room_invites(&u)).await?;
+    let list = me.svc.db(move |s| s.room_invites(&u)).await?;
     Ok(Reply::Invites {
         invites: list
             .into_iter()
@@ -281,10 +281,10 @@ pub(crate) async fn invites(me: &Me) -> Result<Reply, ProtoError> {
 }
 
 /// `room.members`: for members, and for anyone in a public room.
-pub(crate) async fn members(me: &Me, name: &str) -> Result<Reply, ProtoError> {
+pub(crate) async fn members(me: &Ctx, name: &str) -> Result<Reply, ProtoError> {
     let (_, st) = standing(me, name).await?;
     visible(me, &st)?;
-    let users = &me.hub.inner.users;
+    let users = &me.svc.actors.users;
     Ok(Reply::Members {
         members: st
             .members
@@ -302,13 +302,13 @@ pub(crate) async fn members(me: &Me, name: &str) -> Result<Reply, ProtoError> {
 }
 
 /// `room.topic` (owner).
-pub(crate) async fn topic(me: &Me, name: &str, topic: String) -> Result<Reply, ProtoError> {
+pub(crate) async fn topic(me: &Ctx, name: &str, topic: String) -> Result<Reply, ProtoError> {
     too_long_topic(&topic)?;
     let (name, st) = standing(me, name).await?;
     owner(me, &st)?;
     let (n, t) = (name.clone(), topic.clone());
-    me.hub.db(move |s| s.set_room_topic(&n, &t)).await?;
-    if let Some(l) = me.hub.conv_actor(&ConvId::Room(name.clone())) {
+    me.svc.db(move |s| s.set_room_topic(&n, &t)).await?;
+    if let Some(l) = me.svc.conv_actor(&ConvId::Room(name.clone())) {
         l.addr.do_send(Broadcast {
             frame: ServerFrame::RoomTopic { room: name, topic }.encode(),
             _ticket: Some(l.ticket),
@@ -318,7 +318,7 @@ pub(crate) async fn topic(me: &Me, name: &str, topic: String) -> Result<Reply, P
 }
 
 /// `room.kick` (owner): removes and bans.
-pub(crate) async fn kick(me: &Me, name: &str, user: &str) -> Result<Reply, ProtoError> {
+pub(crate) async fn kick(me: &Ctx, name: &str, user: &str) -> Result<Reply, ProtoError> {
     let (name, st) = standing(me, name).await?;
     let target = UserId::parse(user).ok_or_else(|| ProtoError::not_found("no such user"))?;
     owner(me, &st)?;
@@ -330,7 +330,7 @@ pub(crate) async fn kick(me: &Me, name: &str, user: &str) -> Result<Reply, Proto
     let was_member = st.member(&target).is_some();
     let (n, t) = (name.clone(), target.clone());
     let exists = me
-        .hub
+        .svc
         .db(move |s| {
             if s.user(&t)?.is_none() {
                 return Ok(false);
@@ -357,11 +357,11 @@ pub(crate) async fn kick(me: &Me, name: &str, user: &str) -> Result<Reply, Proto
 }
 
 /// `room.unban` (owner).
-pub(crate) async fn unban(me: &Me, name: &str, user: &str) -> Result<Reply, ProtoError> {
+pub(crate) async fn unban(me: &Ctx, name: &str, user: &str) -> Result<Reply, ProtoError> {
     let (name, st) = standing(me, name).await?;
     let target = UserId::parse(user).ok_or_else(|| ProtoError::not_found("no such user"))?;
     owner(me, &st)?;
-    me.hub
+    me.svc
         .db(move |s| s.set_room_ban(&name, &target, false))
         .await?;
     Ok(Reply::Empty)

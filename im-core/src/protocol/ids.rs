@@ -1,6 +1,6 @@
 //! Typed identifiers: users, conversations, sessions, devices.
 //!
-//! Every name that comes from a client goes through [`crate::names`] before it
+//! Every name that comes from a client goes through [`super::names`] before it
 //! becomes one of these, so holding a [`UserId`] means holding a normalised,
 //! valid username.
 
@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use serde::{Serialize, Serializer};
 
-use crate::names;
+use super::names;
 
 /// A normalised, valid username (NFKC, lowercase, `[a-z0-9_.-]{3,32}`).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -12,22 +12,22 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
-use crate::conversation::Submit;
+use crate::actors::conversation::Submit;
+use crate::actors::Core;
 use crate::error::ProtoError;
-use crate::hub::Hub;
 use crate::ids::{now_millis, ConvId, Millis, SessionId, UserId};
 use crate::protocol::{
     ContactEntry, ContactStateName, Encoded, PresenceName, Reply, ServerFrame, Status,
 };
 use crate::reply::ReplyTo;
-use crate::session::{Kick, Replayed, SessionActor};
-use crate::store::ContactState;
+use crate::store::{ContactState, Relation};
 use crate::transport::{CloseReason, Outbox};
 
 struct Slot {
     device: String,
     outbox: Outbox,
-    addr: Addr<SessionActor>,
+    /// Closes the session.
+    kick: Recipient<Kick>,
     /// False until the login replay is written.
     synced: bool,
     /// Events held until `synced`: (conv, seq) for messages, the frame.
@@ -36,7 +36,7 @@ struct Slot {
 
 /// One online user.
 pub struct UserActor {
-    hub: Hub,
+    svc: Core,
     user: UserId,
     sessions: HashMap<SessionId, Slot>,
     contacts: HashMap<UserId, ContactState>,
@@ -52,9 +52,9 @@ pub struct UserActor {
 }
 
 impl UserActor {
-    pub(crate) fn new(hub: Hub, user: UserId) -> UserActor {
+    pub(crate) fn new(svc: Core, user: UserId) -> UserActor {
         UserActor {
-            hub,
+            svc,
             user,
             sessions: HashMap::new(),
             contacts: HashMap::new(),
@@ -77,7 +77,7 @@ impl UserActor {
     }
 
     fn hold_limit(&self) -> usize {
-        self.hub.config().limits.sync_buffer
+        self.svc.config.limits.sync_buffer
     }
 
     fn emit_to(slot: &mut Slot, key: Option<(ConvId, u64)>, frame: &Encoded, limit: usize) {
@@ -104,7 +104,7 @@ impl UserActor {
     fn broadcast_presence(&self, frame: &Encoded) {
         for (peer, state) in &self.contacts {
             if *state == ContactState::Mutual {
-                if let Some(l) = self.hub.inner.users.get(peer) {
+                if let Some(l) = self.svc.actors.users.get(peer) {
                     l.addr.do_send(PresenceOf {
                         from: self.user.clone(),
                         frame: frame.clone(),
@@ -122,10 +122,10 @@ impl UserActor {
         }
         match self.contacts.get(to) {
             Some(ContactState::Mutual) => DmCheck::Allowed,
-            Some(_) if self.hub.config().policy.dm_requires_contact => DmCheck::Forbidden,
+            Some(_) if self.svc.config.policy.dm_requires_contact => DmCheck::Forbidden,
             Some(_) => DmCheck::Allowed,
             None if self.known.contains(to) => {
-                if self.hub.config().policy.dm_requires_contact {
+                if self.svc.config.policy.dm_requires_contact {
                     DmCheck::Forbidden
                 } else {
                     DmCheck::Allowed
@@ -135,34 +135,68 @@ impl UserActor {
         }
     }
 
-    /// Resolves [`DmCheck::Lookup`] against the store, under `ctx.wait` so
-    /// later sends of this user stay in order behind it.
-    fn dm_lookup<F>(&mut self, to: UserId, ctx: &mut Context<Self>, then: F)
+    /// Resolves a direct message or `typing` the contact book refuses, or
+    /// cannot answer, against the store, and updates the book from it. The
+    /// store is the truth: a contact accepted through another server
+    /// process is seen here, so a send after an accept's `ok` is never
+    /// refused for want of the contact. Runs under `ctx.wait`, so this
+    /// user's later sends stay in order behind it.
+    fn dm_resolve<F>(&mut self, to: UserId, ctx: &mut Context<Self>, then: F)
     where
         F: FnOnce(&mut Self, Result<(), ProtoError>, &mut Context<Self>) + 'static,
     {
-        let hub = self.hub.clone();
-        let t = to.clone();
+        let svc = self.svc.clone();
+        let (me, t) = (self.user.clone(), to.clone());
         let f = async move {
-            let store = hub.inner.store.clone();
-            hub.inner.pool.run(move || store.user(&t)).await
+            svc.db(move |s| {
+                if s.user(&t)?.is_none() {
+                    return Ok(None);
+                }
+                let rel = s.relation(&me, &t)?;
+                let we_block = s.blocks(&me)?.contains(&t);
+                let they_block = s.blocks(&t)?.contains(&me);
+                Ok(Some((rel, we_block, they_block)))
+            })
+            .await
         };
         ctx.wait(f.into_actor(self).map(move |r, act, ctx| {
             let r = match r {
-                Ok(Ok(Some(_))) => {
-                    act.known.insert(to.clone());
-                    if act.hub.config().policy.dm_requires_contact {
-                        Err(ProtoError::forbidden("not a mutual contact"))
-                    } else {
-                        Ok(())
+                Ok(Some((rel, we_block, they_block))) => {
+                    act.learn(&to, &rel, we_block, they_block);
+                    match act.dm_check(&to) {
+                        DmCheck::Allowed => Ok(()),
+                        _ => Err(ProtoError::forbidden("not allowed to message this user")),
                     }
                 }
-                Ok(Ok(None)) => Err(ProtoError::not_found("no such user")),
-                Ok(Err(e)) => Err(e.into()),
-                Err(e) => Err(e.into()),
+                Ok(None) => Err(ProtoError::not_found("no such user")),
+                Err(e) => Err(e),
             };
             then(act, r, ctx)
         }));
+    }
+
+    /// Puts what the store says about `peer` into the contact book.
+    fn learn(&mut self, peer: &UserId, rel: &Relation, we_block: bool, they_block: bool) {
+        let state = match rel {
+            Relation::Mutual => Some(ContactState::Mutual),
+            Relation::Requested { by } if *by == self.user => Some(ContactState::PendingOut),
+            Relation::Requested { .. } => Some(ContactState::PendingIn),
+            Relation::None => None,
+        };
+        match state {
+            Some(s) => self.contacts.insert(peer.clone(), s),
+            None => self.contacts.remove(peer),
+        };
+        let set = |on: bool, set: &mut HashSet<UserId>| {
+            if on {
+                set.insert(peer.clone())
+            } else {
+                set.remove(peer)
+            }
+        };
+        set(we_block, &mut self.blocks);
+        set(they_block, &mut self.blocked_by);
+        self.known.insert(peer.clone());
     }
 
     fn go_offline(&mut self, ctx: &mut Context<Self>) {
@@ -175,16 +209,10 @@ impl UserActor {
         }
         .encode();
         self.broadcast_presence(&frame);
-        let hub = self.hub.clone();
+        let svc = self.svc.clone();
         let user = self.user.clone();
         let f = async move {
-            let store = hub.inner.store.clone();
-            if let Ok(Err(e)) = hub
-                .inner
-                .pool
-                .run(move || store.set_last_seen(&user, now))
-                .await
-            {
+            if let Err(e) = svc.db(move |s| s.set_last_seen(&user, now)).await {
                 tracing::warn!(error = %e, "could not record last_seen");
             }
         };
@@ -196,7 +224,7 @@ impl UserActor {
         if !self.sessions.is_empty() {
             return;
         }
-        if self.hub.inner.users.try_retire(&self.user, &ctx.address()) {
+        if self.svc.actors.users.try_retire(&self.user, &ctx.address()) {
             // Stop after whatever is already queued for us.
             ctx.address().do_send(Retire);
         } else {
@@ -216,33 +244,26 @@ impl Actor for UserActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         // Load the contact book before handling anything.
-        let hub = self.hub.clone();
+        let svc = self.svc.clone();
         let user = self.user.clone();
         let f = async move {
-            let store = hub.inner.store.clone();
-            hub.inner
-                .pool
-                .run(move || {
-                    Ok::<_, crate::error::StoreError>((
-                        store.contacts(&user)?,
-                        store.blocks(&user)?,
-                        store.blocked_by(&user)?,
-                    ))
-                })
-                .await
+            svc.db(move |store| {
+                Ok::<_, crate::error::StoreError>((
+                    store.contacts(&user)?,
+                    store.blocks(&user)?,
+                    store.blocked_by(&user)?,
+                ))
+            })
+            .await
         };
         ctx.wait(f.into_actor(self).map(|r, act, ctx| match r {
-            Ok(Ok((contacts, blocks, blocked_by))) => {
+            Ok((contacts, blocks, blocked_by)) => {
                 act.contacts = contacts.into_iter().collect();
                 act.blocks = blocks.into_iter().collect();
                 act.blocked_by = blocked_by.into_iter().collect();
             }
-            other => {
-                let msg = match other {
-                    Ok(Err(e)) => e.to_string(),
-                    _ => "pool unavailable".into(),
-                };
-                tracing::error!(user = %act.user, error = %msg, "could not load contacts");
+            Err(e) => {
+                tracing::error!(user = %act.user, error = %e, "could not load contacts");
                 act.failed = true;
                 act.try_retire(ctx);
             }
@@ -258,7 +279,8 @@ pub(crate) struct Attach {
     pub session: SessionId,
     pub device: String,
     pub outbox: Outbox,
-    pub addr: Addr<SessionActor>,
+    /// How to close the session (revoked device, suspension).
+    pub kick: Recipient<Kick>,
 }
 
 impl Handler<Attach> for UserActor {
@@ -278,7 +300,7 @@ impl Handler<Attach> for UserActor {
             Slot {
                 device: msg.device,
                 outbox: msg.outbox,
-                addr: msg.addr,
+                kick: msg.kick,
                 synced: false,
                 held: Vec::new(),
             },
@@ -315,7 +337,7 @@ impl UserActor {
         for (peer, state) in &self.contacts {
             match state {
                 ContactState::Mutual => {
-                    let live = self.hub.inner.users.get(peer);
+                    let live = self.svc.actors.users.get(peer);
                     asks.push((peer.clone(), live.map(|l| l.addr)));
                 }
                 s => entries.push(ContactEntry {
@@ -331,7 +353,7 @@ impl UserActor {
                 }),
             }
         }
-        let hub = self.hub.clone();
+        let svc = self.svc.clone();
         Box::pin(
             async move {
                 let mut offline = Vec::new();
@@ -351,18 +373,15 @@ impl UserActor {
                         None => offline.push(peer),
                     }
                 }
-                let store = hub.inner.store.clone();
-                let seen: Vec<(UserId, Option<Millis>)> = hub
-                    .inner
-                    .pool
-                    .run(move || {
-                        offline
+                let seen: Vec<(UserId, Option<Millis>)> = svc
+                    .db(move |store| {
+                        Ok(offline
                             .into_iter()
                             .map(|u| {
                                 let ls = store.user(&u).ok().flatten().and_then(|r| r.last_seen);
                                 (u, ls)
                             })
-                            .collect()
+                            .collect())
                     })
                     .await?;
                 for (user, last_seen) in seen {
@@ -430,6 +449,10 @@ impl Handler<Synced> for UserActor {
         Some(held)
     }
 }
+
+/// Highest seq replayed per conversation, so live copies already sent are
+/// not sent again after `synced`.
+pub(crate) type Replayed = HashMap<ConvId, u64>;
 
 /// A message to deliver to every session (but `except`, the sending one).
 #[derive(Message)]
@@ -583,7 +606,7 @@ pub(crate) struct SendDirect {
 impl UserActor {
     fn forward(&self, conv: ConvId, mut submit: Submit) {
         submit.checked = true;
-        match self.hub.conv_actor(&conv) {
+        match self.svc.conv_actor(&conv) {
             Some(lease) => lease.addr.do_send(submit.with_ticket(lease.ticket)),
             None => submit
                 .reply
@@ -602,7 +625,8 @@ impl UserActor {
     ) {
         // Waited for, so this user's later sends stay behind it.
         ctx.wait(
-            crate::conversation::refused(self.hub.clone(), conv, submit, err).into_actor(self),
+            crate::actors::conversation::refused(self.svc.clone(), conv, submit, err)
+                .into_actor(self),
         );
     }
 }
@@ -614,19 +638,15 @@ impl Handler<SendDirect> for UserActor {
         let conv = ConvId::direct(&self.user, &msg.to);
         match self.dm_check(&msg.to) {
             DmCheck::Allowed => self.forward(conv, msg.submit),
-            DmCheck::Forbidden => self.refuse_or_dedup(
-                conv,
-                msg.submit,
-                ProtoError::forbidden("not allowed to message this user"),
-                ctx,
-            ),
-            DmCheck::Lookup => self.dm_lookup(msg.to, ctx, move |act, r, ctx| match r {
-                Ok(()) => act.forward(conv, msg.submit),
-                Err(e) if e.code == crate::error::ErrorCode::Forbidden => {
-                    act.refuse_or_dedup(conv, msg.submit, e, ctx)
-                }
-                Err(e) => msg.submit.reply.err(e),
-            }),
+            DmCheck::Forbidden | DmCheck::Lookup => {
+                self.dm_resolve(msg.to, ctx, move |act, r, ctx| match r {
+                    Ok(()) => act.forward(conv, msg.submit),
+                    Err(e) if e.code == crate::error::ErrorCode::Forbidden => {
+                        act.refuse_or_dedup(conv, msg.submit, e, ctx)
+                    }
+                    Err(e) => msg.submit.reply.err(e),
+                })
+            }
         }
     }
 }
@@ -648,9 +668,9 @@ impl Handler<TypingTo> for UserActor {
             user: self.user.clone(),
         }
         .encode();
-        let send = move |hub: &Hub, to: &UserId, reply: ReplyTo| {
+        let send = move |svc: &Core, to: &UserId, reply: ReplyTo| {
             reply.ok(Reply::Empty);
-            if let Some(l) = hub.inner.users.get(to) {
+            if let Some(l) = svc.actors.users.get(to) {
                 l.addr.do_send(Emit {
                     frame,
                     except: None,
@@ -658,14 +678,11 @@ impl Handler<TypingTo> for UserActor {
             }
         };
         match self.dm_check(&msg.to) {
-            DmCheck::Allowed => send(&self.hub, &msg.to, msg.reply),
-            DmCheck::Forbidden => msg
-                .reply
-                .err(ProtoError::forbidden("not allowed to message this user")),
-            DmCheck::Lookup => {
+            DmCheck::Allowed => send(&self.svc, &msg.to, msg.reply),
+            DmCheck::Forbidden | DmCheck::Lookup => {
                 let to = msg.to.clone();
-                self.dm_lookup(msg.to, ctx, move |act, r, _| match r {
-                    Ok(()) => send(&act.hub, &to, msg.reply),
+                self.dm_resolve(msg.to, ctx, move |act, r, _| match r {
+                    Ok(()) => send(&act.svc, &to, msg.reply),
                     Err(e) => msg.reply.err(e),
                 })
             }
@@ -684,6 +701,16 @@ impl Handler<OnlineDevices> for UserActor {
     fn handle(&mut self, _: OnlineDevices, _: &mut Context<Self>) -> Self::Result {
         MessageResult(self.sessions.values().map(|s| s.device.clone()).collect())
     }
+}
+
+/// Sent to a session of this user: close, after an optional final frame
+/// (revoked device, suspended account, changed password). Sessions handle
+/// it; the user actor holds them only as `Recipient<Kick>`.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub(crate) struct Kick {
+    /// Sent before closing.
+    pub frame: Option<ServerFrame>,
 }
 
 /// Close sessions: of one device, of every device but one, or all.
@@ -722,7 +749,7 @@ impl Handler<KickSessions> for UserActor {
             let hit = msg.device.as_ref().is_none_or(|d| *d == slot.device)
                 && msg.keep_device.as_ref() != Some(&slot.device);
             if hit {
-                slot.addr.do_send(Kick {
+                slot.kick.do_send(Kick {
                     frame: msg.frame.clone(),
                 });
             }

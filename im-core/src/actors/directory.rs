@@ -43,6 +43,11 @@ pub(crate) struct Lease<A: Actor> {
 }
 
 impl<K: Eq + Hash + Clone, A: Actor> Directory<K, A> {
+    /// Number of live entries.
+    pub fn len(&self) -> usize {
+        self.map.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
     pub fn new() -> Self {
         Directory {
             map: Mutex::new(HashMap::new()),

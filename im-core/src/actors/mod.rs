@@ -1,0 +1,106 @@
+//! The long-lived actors behind the sessions, and the directories that
+//! find them. Each actor's messages are defined beside it.
+//!
+//! - [`user`]: one `UserActor` per user with a live session: sessions,
+//!   contact book, presence, direct-message permission.
+//! - [`conversation`]: one `ConversationActor` per active conversation:
+//!   orders sends, hands them to the group-commit writer, fans out.
+//! - [`directory`]: live actors by key, with safe retirement.
+//! - [`Core`]: what every actor and request handler holds: the services
+//!   and these directories.
+
+pub(crate) mod conversation;
+pub(crate) mod directory;
+pub(crate) mod user;
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use actix::Actor;
+
+use crate::blob::BlobStore;
+use crate::config::Config;
+use crate::ids::{ConvId, UserId};
+use crate::services::Services;
+use crate::store::Store;
+use conversation::ConversationActor;
+use directory::{Directory, Lease};
+use user::UserActor;
+
+/// The live actors of a hub, by key.
+pub(crate) struct Actors {
+    /// User actors: users with a live session (or retiring).
+    pub users: Directory<UserId, UserActor>,
+    /// Conversation actors: conversations active lately.
+    pub convs: Directory<ConvId, ConversationActor>,
+}
+
+/// The services and the directories of live actors; cheap to clone.
+/// Dereferences to [`Services`].
+#[derive(Clone)]
+pub(crate) struct Core {
+    svc: Arc<Services>,
+    /// The directories.
+    pub actors: Arc<Actors>,
+}
+
+impl Deref for Core {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.svc
+    }
+}
+
+impl Core {
+    /// Starts the services (writer thread, pools) with empty directories.
+    pub(crate) fn new(config: Config, store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>) -> Core {
+        Core {
+            svc: Arc::new(Services::new(config, store, blobs)),
+            actors: Arc::new(Actors {
+                users: Directory::new(),
+                convs: Directory::new(),
+            }),
+        }
+    }
+
+    /// The conversation's actor, started if needed.
+    pub(crate) fn conv_actor(&self, conv: &ConvId) -> Option<Lease<ConversationActor>> {
+        let (core, c) = (self.clone(), conv.clone());
+        self.actors
+            .convs
+            .get_or_start(conv, move || ConversationActor::new(core, c).start())
+    }
+
+    /// The user's actor, started if needed.
+    pub(crate) fn user_actor(&self, user: &UserId) -> Option<Lease<UserActor>> {
+        let (core, u) = (self.clone(), user.clone());
+        self.actors
+            .users
+            .get_or_start(user, move || UserActor::new(core, u).start())
+    }
+
+    /// A weak handle, for periodic tasks that must not keep the hub alive.
+    pub(crate) fn downgrade(&self) -> WeakCore {
+        WeakCore {
+            svc: Arc::downgrade(&self.svc),
+            actors: Arc::downgrade(&self.actors),
+        }
+    }
+}
+
+/// A [`Core`] that does not keep it alive.
+pub(crate) struct WeakCore {
+    svc: std::sync::Weak<Services>,
+    actors: std::sync::Weak<Actors>,
+}
+
+impl WeakCore {
+    /// The core, while the hub lives.
+    pub(crate) fn upgrade(&self) -> Option<Core> {
+        Some(Core {
+            svc: self.svc.upgrade()?,
+            actors: self.actors.upgrade()?,
+        })
+    }
+}

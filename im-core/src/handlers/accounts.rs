@@ -1,0 +1,347 @@
+//! Account requests: register, login, devices, passwords, logout.
+
+use std::collections::HashSet;
+
+use super::{After, Ctx};
+use crate::actors::user::{KickSessions, OnlineDevices};
+use crate::auth;
+use crate::error::{ErrorCode, ProtoError, StoreError};
+use crate::ids::{now_millis, UserId};
+use crate::protocol::{DeviceEntry, Reply};
+use crate::reply::ReplyTo;
+use crate::services::Services;
+use crate::store::UserRecord;
+use crate::transport::PeerInfo;
+
+/// Longest device name, in characters.
+pub const MAX_DEVICE_CHARS: usize = 64;
+const DEFAULT_DEVICE: &str = "default";
+
+/// A successful credential check.
+pub(crate) struct LoginOk {
+    pub user: UserId,
+    pub device: String,
+    pub token: String,
+}
+
+fn weak() -> ProtoError {
+    ProtoError::new(
+        ErrorCode::WeakPassword,
+        "password must be 8 to 72 bytes of UTF-8 without NUL",
+    )
+}
+
+fn bad_credentials() -> ProtoError {
+    ProtoError::invalid_credentials("invalid username, password or token")
+}
+
+fn rate_limited() -> ProtoError {
+    ProtoError::rate_limited("too many attempts, try again later")
+}
+
+fn suspended() -> ProtoError {
+    ProtoError::new(ErrorCode::AccountSuspended, "account suspended")
+}
+
+/// `register`.
+pub(crate) async fn register(
+    svc: &Services,
+    peer: &PeerInfo,
+    username: &str,
+    password: &str,
+) -> Result<Reply, ProtoError> {
+    if svc
+        .throttles
+        .register_per_peer
+        .check_and_record(&peer.throttle_key())
+    {
+        return Err(rate_limited());
+    }
+    let user = UserId::parse(username).ok_or_else(|| {
+        ProtoError::new(
+            ErrorCode::InvalidUsername,
+            "usernames are 3 to 32 characters of a-z 0-9 _ . - starting with a letter or digit",
+        )
+    })?;
+    if !auth::password_ok(password) {
+        return Err(weak());
+    }
+    let taken = || ProtoError::new(ErrorCode::UsernameTaken, "username taken");
+    let u = user.clone();
+    if svc.db(move |s| s.user(&u)).await?.is_some() {
+        return Err(taken());
+    }
+    let cost = svc.config.auth.bcrypt_cost;
+    let pw = password.to_owned();
+    let hash = svc
+        .bcrypt
+        .run(move || auth::hash_password(&pw, cost))
+        .await?
+        .ok_or_else(weak)?;
+    let record = UserRecord {
+        name: user.clone(),
+        password_hash: hash,
+        suspended: false,
+        created_at: now_millis(),
+        last_seen: None,
+    };
+    let created = svc
+        .db(move |s| match s.create_user(&record) {
+            Err(StoreError::Conflict) => Ok(false),
+            other => other.map(|()| true),
+        })
+        .await?;
+    if created {
+        Ok(Reply::Registered { user })
+    } else {
+        Err(taken())
+    }
+}
+
+/// The field checks of `login`, which come before every other check
+/// (also before `conflict` on a connection already logged in).
+pub(crate) fn check_login_fields(
+    password: &Option<String>,
+    token: &Option<String>,
+    device: &Option<String>,
+) -> Result<(), ProtoError> {
+    if password.is_some() == token.is_some() {
+        return Err(ProtoError::bad_request(
+            "give exactly one of password and token",
+        ));
+    }
+    if device
+        .as_ref()
+        .is_some_and(|d| d.is_empty() || d.chars().count() > MAX_DEVICE_CHARS)
+    {
+        return Err(ProtoError::bad_request("device must be 1 to 64 characters"));
+    }
+    Ok(())
+}
+
+/// A `login` on a session already logged in: the field checks, else
+/// `conflict`.
+pub(crate) fn relogin(
+    password: &Option<String>,
+    token: &Option<String>,
+    device: &Option<String>,
+) -> ProtoError {
+    check_login_fields(password, token, device)
+        .err()
+        .unwrap_or_else(|| ProtoError::conflict("already logged in"))
+}
+
+/// `login` with a password or a token; attaching the session is the
+/// caller's job.
+pub(crate) async fn login(
+    svc: &Services,
+    peer: &PeerInfo,
+    username: &str,
+    password: Option<String>,
+    token: Option<String>,
+    device: Option<String>,
+) -> Result<LoginOk, ProtoError> {
+    check_login_fields(&password, &token, &device)?;
+    let device = device.unwrap_or_else(|| DEFAULT_DEVICE.to_owned());
+    match (password, token) {
+        (Some(pw), None) => password_login(svc, peer, username, pw, device).await,
+        (None, Some(token)) => token_login(svc, peer, username, token).await,
+        _ => Err(ProtoError::bad_request(
+            "give exactly one of password and token",
+        )),
+    }
+}
+
+/// A password login: throttled per peer and per name, verified with
+/// bcrypt (against a dummy hash for unknown users), and a new token for
+/// the device.
+async fn password_login(
+    svc: &Services,
+    peer: &PeerInfo,
+    username: &str,
+    pw: String,
+    device: String,
+) -> Result<LoginOk, ProtoError> {
+    let (peer_key, user_key) = (peer.throttle_key(), name_key(username));
+    let (peer_limit, user_limit) = (&svc.throttles.login_per_peer, &svc.throttles.login_per_user);
+    if peer_limit.is_limited(&peer_key) || user_limit.is_limited(&user_key) {
+        return Err(rate_limited());
+    }
+    // Count the attempt before checking it, so parallel guesses cannot all
+    // slip under the limit; a success gives it back.
+    peer_limit.record(&peer_key);
+    user_limit.record(&user_key);
+    let record = match UserId::parse(username) {
+        Some(u) => svc.db(move |s| s.user(&u)).await?,
+        None => None,
+    };
+    let cost = svc.config.auth.bcrypt_cost;
+    let hash = record.as_ref().map(|r| r.password_hash.clone());
+    let ok = svc
+        .bcrypt
+        .run(move || auth::verify_password(&pw, hash.as_deref(), cost))
+        .await?;
+    let (Some(record), true) = (record, ok) else {
+        return Err(bad_credentials());
+    };
+    peer_limit.forgive(&peer_key);
+    user_limit.forgive(&user_key);
+    if record.suspended {
+        return Err(suspended());
+    }
+    let token = auth::new_token();
+    let hash = auth::token_hash(&token);
+    let (u, d) = (record.name.clone(), device.clone());
+    svc.db(move |s| s.issue_token(&u, &d, &hash, now_millis()))
+        .await?;
+    Ok(LoginOk {
+        user: record.name,
+        device,
+        token,
+    })
+}
+
+/// A token login: a hash comparison, throttled per peer only.
+async fn token_login(
+    svc: &Services,
+    peer: &PeerInfo,
+    username: &str,
+    token: String,
+) -> Result<LoginOk, ProtoError> {
+    let peer_key = peer.throttle_key();
+    if svc.throttles.login_per_peer.is_limited(&peer_key) {
+        return Err(rate_limited());
+    }
+    let fail = || {
+        svc.throttles.login_per_peer.record(&peer_key);
+        bad_credentials()
+    };
+    let Some(user) = UserId::parse(username) else {
+        return Err(fail());
+    };
+    let hash = auth::token_hash(&token);
+    let ttl_ms = i64::from(svc.config.auth.token_ttl_days) * 86_400_000;
+    let found = svc
+        .db(move |s| {
+            let Some(dev) = s.device_by_token(&user, &hash)? else {
+                return Ok(None);
+            };
+            let rec = s.user(&user)?;
+            let now = now_millis();
+            if now - dev.token_issued_at > ttl_ms {
+                return Ok(None);
+            }
+            if rec.as_ref().is_some_and(|r| !r.suspended) {
+                s.touch_device(&user, &dev.device, now)?;
+            }
+            Ok(rec.map(|r| (r, dev)))
+        })
+        .await?;
+    let Some((record, dev)) = found else {
+        return Err(fail());
+    };
+    if record.suspended {
+        return Err(suspended());
+    }
+    Ok(LoginOk {
+        user: record.name,
+        device: dev.device,
+        token,
+    })
+}
+
+/// Failures per username are counted under the normalised name when there
+/// is one, so `Alice` and `alice` share a budget.
+fn name_key(raw: &str) -> String {
+    UserId::parse(raw).map_or_else(|| format!("raw:{raw}"), |u| u.as_str().to_owned())
+}
+
+/// `devices`.
+pub(crate) async fn devices(me: &Ctx) -> Result<Reply, ProtoError> {
+    let u = me.user.clone();
+    let list = me.svc.db(move |s| s.devices(&u)).await?;
+    let online: HashSet<String> = me.user_addr.send(OnlineDevices).await.unwrap_or_default();
+    Ok(Reply::Devices {
+        devices: list
+            .into_iter()
+            .map(|d| DeviceEntry {
+                online: online.contains(&d.device),
+                device: d.device,
+                last_login: d.last_login,
+            })
+            .collect(),
+    })
+}
+
+/// `device.revoke`: replies, then closes that device's sessions.
+pub(crate) async fn revoke_device(me: &Ctx, device: &str, reply: ReplyTo) {
+    let (u, d) = (me.user.clone(), device.to_owned());
+    match me.svc.db(move |s| s.revoke_device(&u, &d)).await {
+        Ok(true) => {
+            reply.ok(Reply::Empty);
+            me.user_addr.do_send(KickSessions {
+                device: Some(device.to_owned()),
+                keep_device: None,
+                frame: None,
+            });
+        }
+        Ok(false) => reply.err(ProtoError::not_found("no such device")),
+        Err(e) => reply.err(e),
+    }
+}
+
+/// `password.change`: signs every other device out.
+pub(crate) async fn change_password(me: &Ctx, old: &str, new: &str) -> Result<Reply, ProtoError> {
+    let u = me.user.clone();
+    let record = me
+        .svc
+        .db(move |s| s.user(&u))
+        .await?
+        .ok_or_else(|| ProtoError::internal("account vanished"))?;
+    let cost = me.svc.config.auth.bcrypt_cost;
+    let (old_pw, hash) = (old.to_owned(), record.password_hash);
+    let bcrypt = &me.svc.bcrypt;
+    if !bcrypt
+        .run(move || auth::verify_password(&old_pw, Some(&hash), cost))
+        .await?
+    {
+        return Err(bad_credentials());
+    }
+    if !auth::password_ok(new) {
+        return Err(weak());
+    }
+    let new_pw = new.to_owned();
+    let hash = bcrypt
+        .run(move || auth::hash_password(&new_pw, cost))
+        .await?
+        .ok_or_else(weak)?;
+    let (u, d) = (me.user.clone(), me.device.clone());
+    me.svc
+        .db(move |s| {
+            s.set_password_hash(&u, &hash)?;
+            s.revoke_all_devices(&u, Some(&d))
+        })
+        .await?;
+    me.user_addr.do_send(KickSessions {
+        device: None,
+        keep_device: Some(me.device.clone()),
+        frame: None,
+    });
+    Ok(Reply::Empty)
+}
+
+/// `logout`: revokes this device's token, replies, and has the session
+/// close the connection.
+pub(crate) async fn logout(me: Ctx, reply: ReplyTo) -> After {
+    let (u, d) = (me.user.clone(), me.device.clone());
+    match me.svc.db(move |s| s.revoke_device(&u, &d)).await {
+        Ok(_) => {
+            reply.ok(Reply::Empty);
+            After::Close
+        }
+        Err(e) => {
+            reply.err(e);
+            After::Continue
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! Protocol error codes and the error a request is answered with.
+
+use serde::Serialize;
+
+/// The closed set of protocol error codes (PROTOCOL.md, "Requests and replies").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// Malformed frame or field.
+    BadRequest,
+    /// Not logged in.
+    Unauthenticated,
+    /// Wrong username, password or token.
+    InvalidCredentials,
+    /// The account is suspended.
+    AccountSuspended,
+    /// Registration with a taken name.
+    UsernameTaken,
+    /// Registration with an invalid name.
+    InvalidUsername,
+    /// Password outside the accepted rules.
+    WeakPassword,
+    /// The target does not exist or is not visible to the caller.
+    NotFound,
+    /// The caller may not do this.
+    Forbidden,
+    /// Too many attempts.
+    RateLimited,
+    /// Over a size limit.
+    TooLarge,
+    /// The request conflicts with current state.
+    Conflict,
+    /// The store is failing; nothing was done.
+    Unavailable,
+    /// A bug.
+    Internal,
+}
+
+/// A protocol-level failure: a code and a human-readable message.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct ProtoError {
+    /// The code clients act on.
+    pub code: ErrorCode,
+    /// Text for people; clients must not parse it.
+    pub message: String,
+}
+
+impl ProtoError {
+    /// Builds an error with a message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ProtoError {
+        ProtoError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Shorthand constructors, one per code used by handlers.
+macro_rules! ctor {
+    ($($name:ident => $code:ident),* $(,)?) => {
+        impl ProtoError {
+            $(
+                #[doc = concat!("A `", stringify!($name), "` error.")]
+                pub fn $name(message: impl Into<String>) -> ProtoError {
+                    ProtoError::new(ErrorCode::$code, message)
+                }
+            )*
+        }
+    };
+}
+
+ctor! {
+    bad_request => BadRequest,
+    unauthenticated => Unauthenticated,
+    invalid_credentials => InvalidCredentials,
+    not_found => NotFound,
+    forbidden => Forbidden,
+    rate_limited => RateLimited,
+    too_large => TooLarge,
+    conflict => Conflict,
+    internal => Internal,
+}

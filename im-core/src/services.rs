@@ -1,0 +1,175 @@
+//! The shared services every request handler and actor works with: the
+//! configuration, store access on the blocking pool, the group-commit
+//! writer, the throttles, the blob store. (The directories of live actors
+//! are beside the actors, in `actors/mod.rs`.)
+//!
+//! One [`Services`] exists per hub, behind an `Arc`. It holds no per-user
+//! or per-conversation state: that lives in the actors the directories
+//! point at.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use sha2::Sha256;
+use std::time::Duration;
+
+use crate::auth::RateLimiter;
+use crate::blob::BlobStore;
+use crate::config::Config;
+use crate::error::{ProtoError, StoreError};
+use crate::ids::UserId;
+use crate::pool::BlockingPool;
+use crate::store::Store;
+use crate::writer::Writer;
+
+/// Throttles for authentication (PROTOCOL.md, "Throttling").
+pub(crate) struct Throttles {
+    /// Password failures per username.
+    pub login_per_user: RateLimiter,
+    /// Password and token failures per peer address.
+    pub login_per_peer: RateLimiter,
+    /// Registrations per peer address.
+    pub register_per_peer: RateLimiter,
+}
+
+impl Throttles {
+    fn new(config: &Config) -> Throttles {
+        let w = Duration::from_secs(config.auth.rate_window_secs.max(1));
+        Throttles {
+            login_per_user: RateLimiter::new(config.auth.login_failures_per_user, w),
+            login_per_peer: RateLimiter::new(config.auth.login_failures_per_peer, w),
+            register_per_peer: RateLimiter::new(config.auth.register_per_peer, w),
+        }
+    }
+}
+
+/// The services of one hub.
+pub(crate) struct Services {
+    /// The configuration the hub runs with.
+    pub config: Config,
+    /// Reached only through [`Services::db`], so every store call runs on
+    /// the blocking pool with one error mapping.
+    store: Arc<dyn Store>,
+    /// Store calls and file I/O.
+    pool: BlockingPool,
+    /// bcrypt, kept apart so a login storm cannot take the store's threads.
+    pub bcrypt: BlockingPool,
+    /// Group commit of messages and cursors.
+    pub writer: Writer,
+    /// Authentication throttles.
+    pub throttles: Throttles,
+    /// File bytes.
+    pub blobs: Arc<dyn BlobStore>,
+    /// Running hashes of uploads in progress.
+    pub uploads: Uploads,
+    /// Serialises contact changes per pair of users.
+    pub pair_locks: PairLocks,
+    /// The key signing download links, read once from the store.
+    pub link_secret: OnceLock<Arc<Vec<u8>>>,
+}
+
+impl Services {
+    /// Starts the writer thread and the pools.
+    pub(crate) fn new(config: Config, store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>) -> Self {
+        Services {
+            pool: BlockingPool::new(config.pool.store_threads),
+            bcrypt: BlockingPool::new(config.pool.bcrypt_threads),
+            writer: Writer::start(store.clone(), config.pool.max_batch),
+            store,
+            throttles: Throttles::new(&config),
+            blobs,
+            uploads: Uploads::default(),
+            pair_locks: PairLocks::default(),
+            link_secret: OnceLock::new(),
+            config,
+        }
+    }
+
+    /// Runs `f` against the store on the blocking pool; store and pool
+    /// failures become protocol errors (`unavailable`, `internal`).
+    pub(crate) async fn db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, ProtoError> {
+        let s = self.store.clone();
+        Ok(self.pool.run(move || f(&*s)).await??)
+    }
+
+    /// Runs blocking file work (blob store and store together) on the pool.
+    pub(crate) async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Store, &dyn BlobStore) -> T + Send + 'static,
+    ) -> Result<T, ProtoError> {
+        let (s, b) = (self.store.clone(), self.blobs.clone());
+        Ok(self.pool.run(move || f(&*s, &*b)).await?)
+    }
+}
+
+/// One async lock per pair of users with a contact change in progress;
+/// entries go away when nobody holds or waits for them.
+#[derive(Default)]
+pub(crate) struct PairLocks {
+    map: Mutex<HashMap<(UserId, UserId), PairLock>>,
+}
+
+type PairLock = Arc<tokio::sync::Mutex<()>>;
+
+/// Holds a pair's lock; dropping it releases the lock and forgets the pair
+/// when nobody else wants it.
+pub(crate) struct PairGuard<'a> {
+    locks: &'a PairLocks,
+    key: (UserId, UserId),
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl PairLocks {
+    /// Waits for the lock of the pair `{a, b}` (in either order).
+    pub(crate) async fn lock(&self, a: &UserId, b: &UserId) -> PairGuard<'_> {
+        let key = if a < b {
+            (a.clone(), b.clone())
+        } else {
+            (b.clone(), a.clone())
+        };
+        let m = match self.map.lock() {
+            Ok(mut map) => map.entry(key.clone()).or_default().clone(),
+            Err(_) => Arc::default(),
+        };
+        PairGuard {
+            locks: self,
+            key,
+            guard: Some(m.lock_owned().await),
+        }
+    }
+}
+
+impl Drop for PairGuard<'_> {
+    fn drop(&mut self) {
+        self.guard.take();
+        if let Ok(mut map) = self.locks.map.lock() {
+            if map
+                .get(&self.key)
+                .is_some_and(|m| Arc::strong_count(m) == 1)
+            {
+                map.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// Running hashes of uploads in progress, by file id.
+#[derive(Default)]
+pub(crate) struct Uploads {
+    /// Bytes hashed so far and the running hash, by file id.
+    pub hashers: Mutex<HashMap<String, (u64, Sha256)>>,
+}
+
+impl Uploads {
+    /// Drops the running hashes of removed files.
+    pub(crate) fn forget(&self, ids: &[String]) {
+        if let Ok(mut m) = self.hashers.lock() {
+            for id in ids {
+                m.remove(id);
+            }
+        }
+    }
+}
