@@ -68,12 +68,7 @@ impl UserActor {
     }
 
     fn presence_frame(&self) -> ServerFrame {
-        ServerFrame::Presence {
-            user: self.user.clone(),
-            status: self.status.into(),
-            note: self.note.clone(),
-            last_seen: None,
-        }
+        ServerFrame::online(self.user.clone(), self.status, self.note.clone())
     }
 
     fn hold_limit(&self) -> usize {
@@ -201,13 +196,7 @@ impl UserActor {
 
     fn go_offline(&mut self, ctx: &mut Context<Self>) {
         let now = now_millis();
-        let frame = ServerFrame::Presence {
-            user: self.user.clone(),
-            status: PresenceName::Offline,
-            note: None,
-            last_seen: Some(now),
-        }
-        .encode();
+        let frame = ServerFrame::offline(self.user.clone(), Some(now)).encode();
         self.broadcast_presence(&frame);
         let svc = self.svc.clone();
         let user = self.user.clone();

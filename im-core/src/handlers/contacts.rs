@@ -12,7 +12,7 @@ use crate::actors::Core;
 use crate::error::{ErrorCode, ProtoError};
 use crate::handlers::Ctx;
 use crate::ids::UserId;
-use crate::protocol::{Encoded, PresenceName, Reply, ServerFrame};
+use crate::protocol::{Encoded, Reply, ServerFrame};
 use crate::reply::ReplyTo;
 use crate::store::{ContactState, Relation};
 
@@ -256,12 +256,7 @@ async fn tell(me: &Ctx, peer: &UserId, mut c: Change, reply: ReplyTo) {
 async fn presence_of(svc: &Core, user: &UserId) -> ServerFrame {
     if let Some(l) = svc.actors.users.get(user) {
         if let Ok(Some((status, note))) = l.addr.send(GetPresence).await {
-            return ServerFrame::Presence {
-                user: user.clone(),
-                status: status.into(),
-                note,
-                last_seen: None,
-            };
+            return ServerFrame::online(user.clone(), status, note);
         }
     }
     let u = user.clone();
@@ -271,12 +266,7 @@ async fn presence_of(svc: &Core, user: &UserId) -> ServerFrame {
         .ok()
         .flatten()
         .and_then(|r| r.last_seen);
-    ServerFrame::Presence {
-        user: user.clone(),
-        status: PresenceName::Offline,
-        note: None,
-        last_seen,
-    }
+    ServerFrame::offline(user.clone(), last_seen)
 }
 
 /// `contact.blocks`.

@@ -873,6 +873,27 @@ pub enum ServerFrame {
 }
 
 impl ServerFrame {
+    /// `presence` of a user with a live session.
+    pub fn online(user: UserId, status: Status, note: Option<String>) -> ServerFrame {
+        ServerFrame::Presence {
+            user,
+            status: status.into(),
+            note,
+            last_seen: None,
+        }
+    }
+
+    /// `presence` of a user whose last session ended at `last_seen` (never
+    /// online: `None`).
+    pub fn offline(user: UserId, last_seen: Option<Millis>) -> ServerFrame {
+        ServerFrame::Presence {
+            user,
+            status: PresenceName::Offline,
+            note: None,
+            last_seen,
+        }
+    }
+
     /// A success reply.
     pub fn ok(id: Option<RequestId>, result: Reply) -> ServerFrame {
         ServerFrame::Ok { id, result }
