@@ -79,11 +79,21 @@ use im_core::{MemoryStore, Store};
 mod error;
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod accounts;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod batch;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-mod common;
+mod contacts;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod db;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod files;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod messages;
 #[cfg(feature = "postgres")]
 mod pg;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod rooms;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod schema;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

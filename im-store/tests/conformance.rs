@@ -14,11 +14,12 @@ use std::sync::Arc;
 
 use im_core::error::StoreError;
 use im_core::ids::{ConvId, RoomName, UserId};
+use im_core::store::prelude::*;
 use im_core::store::{
     Appended, ContactState, ConvSummary, CursorOutcome, CursorUpdate, FileRecord, NewMessage,
     Relation, RoomListing, RoomMember, RoomRecord, RoomRole, StoredMessage, UserRecord,
 };
-use im_core::{MemoryStore, Store};
+use im_core::MemoryStore;
 
 // ---------------------------------------------------------------- harness
 
