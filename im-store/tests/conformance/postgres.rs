@@ -29,6 +29,9 @@ fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
 }
 
+/// A PostgreSQL-only test: its name and body, given the server's URL.
+pub(crate) type PgTest = (&'static str, fn(&str));
+
 /// A PostgreSQL-only test, given the server's URL.
 pub(crate) fn trial(name: &'static str, test: fn(&str)) -> Trial {
     Trial::ignorable_test(name, move || match url()? {
@@ -55,7 +58,7 @@ mod disabled {
     }
 
     /// No PostgreSQL-only tests in this build.
-    pub(crate) const TESTS: &[(&str, fn(&str))] = &[];
+    pub(crate) const TESTS: &[PgTest] = &[];
 }
 
 #[cfg(feature = "postgres")]
@@ -73,7 +76,7 @@ mod enabled {
     use crate::support::*;
 
     /// These tests.
-    pub(crate) const TESTS: &[(&str, fn(&str))] = &[
+    pub(crate) const TESTS: &[PgTest] = &[
         (
             "postgres_server_secret_shared_and_kept",
             postgres_server_secret_shared_and_kept,
