@@ -235,8 +235,12 @@ async fn suspension_written_to_the_store_by_another_process_closes_sessions() {
     let hub = Hub::builder(store.clone(), blobs).config(c).start();
     let (mut a, _) = C::login(&hub, "alice", "phone").await;
     // As the admin CLI does: straight to the store, not through this hub.
-    im_core::Store::set_suspended(&*store, &im_core::UserId::parse("alice").unwrap(), true)
-        .unwrap();
+    im_core::store::AccountStore::set_suspended(
+        &*store,
+        &im_core::UserId::parse("alice").unwrap(),
+        true,
+    )
+    .unwrap();
     let mut frames = vec![];
     while let Some(f) = recv(&mut a.inner).await {
         frames.push(f);

@@ -39,13 +39,21 @@ pub enum OpenError {
 mod db {
     use im_core::error::StoreError;
 
+    use super::OpenError;
+
     /// A failure inside the crate, before it becomes a [`StoreError`].
     #[derive(Debug)]
     pub(crate) enum DbError {
         /// The query failed.
         Query(diesel::result::Error),
-        /// No connection could be had.
-        Pool(String),
+        /// No pooled connection could be had.
+        Pool(diesel::r2d2::PoolError),
+        /// A connection could not be established again.
+        #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+        Reconnect(OpenError),
+        /// No connection, for a reason without an underlying error.
+        #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+        Unavailable(String),
         /// The database holds something that breaks an invariant.
         Corrupt(String),
         /// The transaction must be rolled back and run again.
@@ -63,11 +71,16 @@ mod db {
         fn from(e: DbError) -> StoreError {
             use diesel::result::Error as E;
             match e {
-                DbError::Query(E::DeserializationError(e)) => StoreError::Corrupt(e.to_string()),
-                DbError::Query(e) => StoreError::Unavailable(e.to_string()),
-                DbError::Pool(m) => StoreError::Unavailable(m),
-                DbError::Corrupt(m) => StoreError::Corrupt(m),
-                DbError::Retry(m) => StoreError::Unavailable(m),
+                DbError::Query(E::DeserializationError(e)) => {
+                    StoreError::corrupt_from("a stored value cannot be read", e)
+                }
+                DbError::Query(e) => StoreError::unavailable_from("database query failed", e),
+                DbError::Pool(e) => StoreError::unavailable_from("no database connection", e),
+                DbError::Reconnect(e) => {
+                    StoreError::unavailable_from("cannot reconnect to the database", e)
+                }
+                DbError::Unavailable(m) | DbError::Retry(m) => StoreError::unavailable(m),
+                DbError::Corrupt(m) => StoreError::corrupt(m),
             }
         }
     }

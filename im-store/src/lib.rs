@@ -4,7 +4,8 @@
 //! connection pools: SQLite (cargo feature `sqlite`, on by default, with a
 //! bundled libsqlite3) and PostgreSQL (cargo feature `postgres`, with a
 //! bundled libpq). They behave exactly like [`im_core::MemoryStore`] on
-//! every method; `tests/conformance.rs` runs one suite against all three.
+//! every method; `tests/conformance/` runs one suite, a module per
+//! domain, against all three.
 //!
 //! ```no_run
 //! use im_store::{open, StoreOptions};
@@ -33,10 +34,32 @@
 //! - [`PgStore`] (feature `postgres`): a pool; optional schema per store.
 //! - `migrations/sqlite`, `migrations/postgres`: the schema, one directory
 //!   per dialect, embedded in the binary and applied when a store opens.
-//! - Internals: `schema` (diesel tables), `batch` (the group-commit
-//!   algorithm both backends share), `common` (queries written once for
-//!   both backends), `sql` (raw statements diesel keeps prepared),
-//!   `sqlite`, `pg`.
+//! - Internals, one module per domain of [`im_core::store`], each written
+//!   once for both backends: `accounts` (users, devices, tokens, the server
+//!   secret), `contacts` (relations, blocks), `messages` (the group commit,
+//!   paging, membership, the conversation listing), `rooms`, `files`. Each
+//!   holds its SQL as prepared statements and functions generic over `db`'s
+//!   `Db` trait; the backends implement the domain traits by calling them.
+//! - The rest of the internals: `db` (what a backend provides: connections,
+//!   transactions, how a conversation row is locked, the group commit),
+//!   `sql` (statements diesel keeps prepared, and the bounds that let one
+//!   statement run on either backend), `batch` (the group-commit algorithm
+//!   over the backend's set-based steps), `schema` (diesel tables), `error`,
+//!   and the backends: `sqlite`, `pg`.
+//!
+//! ## Backend-generic code
+//! diesel's query builder cannot be used generically over an unknown
+//! backend without one bound per query (`LIMIT` and `ON CONFLICT` render
+//! differently on each, and upsert types cannot be named), and
+//! `#[derive(MultiConnection)]` has no `ON CONFLICT` and boxes every bound
+//! value. So the domain modules write plain SQL (the dialect both
+//! databases share) as statement types, which diesel prepares once per
+//! connection; what generic code must know of the backend (the value types
+//! it binds, the rows it reads) is stated as bounds on the backend, and the
+//! compiler checks each statement for each backend. Only what truly differs
+//! is per backend: `SqliteStore` and `PgStore` implement `Db`, and
+//! `batch::BatchOps` (one prepared statement per row on SQLite, a fixed
+//! number of array statements on PostgreSQL).
 //!
 //! ## Schema
 //! `users`, `devices`, `relations`, `blocks`; `conversations` (one row per
@@ -58,15 +81,16 @@
 //! first one only get the later ones when a store opens them.
 //!
 //! ## Writing
-//! [`im_core::Store::write_batch`] is one transaction per call: every
-//! message and cursor of the batch commits together or not at all. It locks
-//! the counter rows of the conversations it touches, in name order, before
-//! reading them; `seq` is assigned from the locked row, so several server
-//! processes can share one PostgreSQL database (or one SQLite file) without
-//! ever handing out a number twice, and `ts` never decreases within a
-//! conversation. Room joins and leaves take the same lock. On SQLite the
-//! write path is one prepared statement per row on the writer connection;
-//! on PostgreSQL a fixed number of statements over arrays per batch.
+//! [`write_batch`](im_core::store::MessageStore::write_batch) is one
+//! transaction per call: every message and cursor of the batch commits
+//! together or not at all. It locks the counter rows of the conversations
+//! it touches, in name order, before reading them; `seq` is assigned from
+//! the locked row, so several server processes can share one PostgreSQL
+//! database (or one SQLite file) without ever handing out a number twice,
+//! and `ts` never decreases within a conversation. Room joins and leaves
+//! take the same lock. On SQLite the write path is one prepared statement
+//! per row on the writer connection; on PostgreSQL a fixed number of
+//! statements over arrays per batch.
 
 #![warn(missing_docs)]
 
@@ -79,11 +103,21 @@ use im_core::{MemoryStore, Store};
 mod error;
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod accounts;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod batch;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-mod common;
+mod contacts;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod db;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod files;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod messages;
 #[cfg(feature = "postgres")]
 mod pg;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod rooms;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod schema;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

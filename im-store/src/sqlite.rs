@@ -27,17 +27,21 @@ use diesel::SqliteConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use im_core::error::StoreResult;
-use im_core::ids::UserId;
-use im_core::store::{Appended, ConvSummary, CursorOutcome, CursorUpdate, NewMessage, Store};
+use im_core::ids::{ConvId, Millis, RoomName, UserId};
+use im_core::store::prelude::*;
+use im_core::store::{
+    Appended, ContactState, ConvSummary, CursorOutcome, CursorUpdate, DeviceRecord, FileRecord,
+    NewMessage, Relation, RoomListing, RoomMember, RoomRecord, StoredMessage, UserRecord,
+};
 
 use crate::batch::{
-    self, BatchOps, ClientHit, ClientKey, ConvRow, ConvWrite, DeliveredKey, DeliveredWrite,
-    MessageRow, NewConv, ReadKey, ReadRow, ReadWrite,
+    self, BatchOps, BatchResult, ClientHit, ClientKey, ConvRow, ConvWrite, DeliveredKey,
+    DeliveredWrite, MessageRow, NewConv, ReadKey, ReadRow, ReadWrite,
 };
-use crate::common::{self, common_store_methods, ConvListRow};
+use crate::db::Db;
 use crate::error::{DbError, OpenError};
 use crate::sql::{sql, statements};
-use crate::StoreOptions;
+use crate::{accounts, contacts, files, messages, rooms, StoreOptions, Synchronous};
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
@@ -208,91 +212,322 @@ impl SqliteStore {
                 // A panic while writing may have left the connection inside a
                 // transaction: start over with a new connection.
                 if self.readers.is_none() {
-                    return Err(DbError::Pool("in-memory SQLite writer poisoned".into()));
+                    return Err(DbError::Unavailable(
+                        "in-memory SQLite writer poisoned".into(),
+                    ));
                 }
                 let mut g = poisoned.into_inner();
-                *g = establish_writer(&self.path, &self.options)
-                    .map_err(|e| DbError::Pool(e.to_string()))?;
+                *g = establish_writer(&self.path, &self.options).map_err(DbError::Reconnect)?;
                 self.writer.clear_poison();
                 Ok(g)
             }
         }
     }
 
+    /// The `synchronous` pragma in force on the writer connection, the
+    /// one that commits (the pragma is per connection, so asking any other
+    /// connection would prove nothing).
+    pub fn synchronous_setting(&self) -> StoreResult<Synchronous> {
+        let level = self.write(|c| Ok(sql::<ReadSynchronous>().get_result::<Level>(c)?))?;
+        Ok(match level.synchronous {
+            0 => Synchronous::Off,
+            1 => Synchronous::Normal,
+            2 => Synchronous::Full,
+            3 => Synchronous::Extra,
+            n => return Err(DbError::Corrupt(format!("PRAGMA synchronous = {n}")).into()),
+        })
+    }
+}
+
+statements! {
+    /// The connection's `synchronous` level: 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA.
+    ReadSynchronous = "PRAGMA synchronous";
+}
+
+/// What `PRAGMA synchronous` returns.
+#[derive(QueryableByName)]
+struct Level {
+    #[diesel(sql_type = BigInt)]
+    synchronous: i64,
+}
+
+impl Db for SqliteStore {
+    type Conn = SqliteConnection;
+
     fn read<T>(
         &self,
         f: impl FnOnce(&mut SqliteConnection) -> Result<T, DbError>,
-    ) -> StoreResult<T> {
+    ) -> Result<T, DbError> {
         match &self.readers {
-            Some(pool) => {
-                let mut conn = pool.get().map_err(|e| DbError::Pool(e.to_string()))?;
-                Ok(f(&mut conn)?)
-            }
+            Some(pool) => f(&mut *pool.get().map_err(DbError::Pool)?),
             None => self.write(f),
         }
-    }
-
-    fn write_raw<T>(
-        &self,
-        f: impl FnOnce(&mut SqliteConnection) -> Result<T, DbError>,
-    ) -> Result<T, DbError> {
-        let mut conn = self.writer()?;
-        f(&mut conn)
     }
 
     fn write<T>(
         &self,
         f: impl FnOnce(&mut SqliteConnection) -> Result<T, DbError>,
-    ) -> StoreResult<T> {
-        Ok(self.write_raw(f)?)
+    ) -> Result<T, DbError> {
+        f(&mut *self.writer()?)
     }
 
     fn txn<T>(
         &self,
         f: impl FnOnce(&mut SqliteConnection) -> Result<T, DbError>,
     ) -> Result<T, DbError> {
-        let mut conn = self.writer()?;
-        conn.immediate_transaction(f)
+        self.writer()?.immediate_transaction(f)
+    }
+
+    /// The transaction (`BEGIN IMMEDIATE`) already holds the database's
+    /// write lock: reading the row is enough.
+    fn lock_conv(c: &mut SqliteConnection, name: &str) -> Result<Option<(i64, i64)>, DbError> {
+        Ok(sql::<SelectConv>()
+            .bind::<Text, _>(name)
+            .get_result::<ConvCounter>(c)
+            .optional()?
+            .map(|r| (r.id, r.last_seq)))
     }
 
     fn batch(
         &self,
         messages: &[NewMessage],
         cursors: &[CursorUpdate],
-    ) -> StoreResult<(Vec<Appended>, Vec<CursorOutcome>)> {
-        let mut conn = self.writer()?;
-        let r = conn.immediate_transaction(|c| {
+    ) -> Result<BatchResult, DbError> {
+        self.writer()?.immediate_transaction(|c| {
             batch::write_batch(&mut SqliteOps { conn: c }, messages, cursors)
-        })?;
-        Ok(r)
-    }
-
-    fn list_convs(&self, user: &UserId, device: &str) -> StoreResult<Vec<ConvSummary>> {
-        self.read(|c| {
-            let me = user.as_str();
-            let rows = sql::<common::ListConvs>()
-                .bind::<Text, _>(me)
-                .bind::<Text, _>(device)
-                .bind::<Text, _>(me)
-                .bind::<Text, _>(me)
-                .bind::<Text, _>(me)
-                .load::<ConvListRow>(c)?;
-            common::summaries(rows)
         })
     }
 }
 
-/// A conversation's id and `last_seq` (the transaction holds the write lock).
-fn lock_conv_row(c: &mut SqliteConnection, name: &str) -> Result<Option<(i64, i64)>, DbError> {
-    Ok(sql::<SelectConv>()
-        .bind::<Text, _>(name)
-        .get_result::<ConvCounter>(c)
-        .optional()?
-        .map(|r| (r.id, r.last_seq)))
+impl AccountStore for SqliteStore {
+    fn create_user(&self, user: &UserRecord) -> StoreResult<()> {
+        accounts::create_user(self, user)
+    }
+
+    fn user(&self, name: &UserId) -> StoreResult<Option<UserRecord>> {
+        accounts::user(self, name)
+    }
+
+    fn list_users(&self) -> StoreResult<Vec<UserRecord>> {
+        accounts::list_users(self)
+    }
+
+    fn set_password_hash(&self, name: &UserId, hash: &str) -> StoreResult<()> {
+        accounts::set_password_hash(self, name, hash)
+    }
+
+    fn set_suspended(&self, name: &UserId, suspended: bool) -> StoreResult<()> {
+        accounts::set_suspended(self, name, suspended)
+    }
+
+    fn set_last_seen(&self, name: &UserId, at: Millis) -> StoreResult<()> {
+        accounts::set_last_seen(self, name, at)
+    }
+
+    fn suspended_users(&self) -> StoreResult<Vec<UserId>> {
+        accounts::suspended_users(self)
+    }
+
+    fn issue_token(
+        &self,
+        user: &UserId,
+        device: &str,
+        token_hash: &str,
+        now: Millis,
+    ) -> StoreResult<()> {
+        accounts::issue_token(self, user, device, token_hash, now)
+    }
+
+    fn device_by_token(
+        &self,
+        user: &UserId,
+        token_hash: &str,
+    ) -> StoreResult<Option<DeviceRecord>> {
+        accounts::device_by_token(self, user, token_hash)
+    }
+
+    fn user_by_token(&self, token_hash: &str) -> StoreResult<Option<(UserId, DeviceRecord)>> {
+        accounts::user_by_token(self, token_hash)
+    }
+
+    fn touch_device(&self, user: &UserId, device: &str, now: Millis) -> StoreResult<()> {
+        accounts::touch_device(self, user, device, now)
+    }
+
+    fn devices(&self, user: &UserId) -> StoreResult<Vec<DeviceRecord>> {
+        accounts::devices(self, user)
+    }
+
+    fn revoke_device(&self, user: &UserId, device: &str) -> StoreResult<bool> {
+        accounts::revoke_device(self, user, device)
+    }
+
+    fn revoke_all_devices(&self, user: &UserId, keep: Option<&str>) -> StoreResult<()> {
+        accounts::revoke_all_devices(self, user, keep)
+    }
+
+    fn server_secret(&self) -> StoreResult<Vec<u8>> {
+        accounts::server_secret(self)
+    }
 }
 
-impl Store for SqliteStore {
-    common_store_methods!();
+impl ContactStore for SqliteStore {
+    fn relation(&self, a: &UserId, b: &UserId) -> StoreResult<Relation> {
+        contacts::relation(self, a, b)
+    }
+
+    fn set_relation(&self, a: &UserId, b: &UserId, rel: &Relation) -> StoreResult<()> {
+        contacts::set_relation(self, a, b, rel)
+    }
+
+    fn contacts(&self, user: &UserId) -> StoreResult<Vec<(UserId, ContactState)>> {
+        contacts::contacts(self, user)
+    }
+
+    fn set_block(&self, by: &UserId, target: &UserId, blocked: bool) -> StoreResult<()> {
+        contacts::set_block(self, by, target, blocked)
+    }
+
+    fn blocks(&self, by: &UserId) -> StoreResult<Vec<UserId>> {
+        contacts::blocks(self, by)
+    }
+
+    fn blocked_by(&self, target: &UserId) -> StoreResult<Vec<UserId>> {
+        contacts::blocked_by(self, target)
+    }
+}
+
+impl MessageStore for SqliteStore {
+    fn write_batch(
+        &self,
+        messages: &[NewMessage],
+        cursors: &[CursorUpdate],
+    ) -> StoreResult<(Vec<Appended>, Vec<CursorOutcome>)> {
+        messages::write_batch(self, messages, cursors)
+    }
+
+    fn find_client_id(
+        &self,
+        conv: &ConvId,
+        from: &UserId,
+        client_id: &str,
+    ) -> StoreResult<Option<Appended>> {
+        messages::find_client_id(self, conv, from, client_id)
+    }
+
+    fn messages_after(
+        &self,
+        conv: &ConvId,
+        after: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredMessage>> {
+        messages::messages_after(self, conv, after, limit)
+    }
+
+    fn messages_before(
+        &self,
+        conv: &ConvId,
+        before: Option<u64>,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredMessage>> {
+        messages::messages_before(self, conv, before, limit)
+    }
+
+    fn is_member(&self, conv: &ConvId, user: &UserId) -> StoreResult<bool> {
+        messages::is_member(self, conv, user)
+    }
+
+    fn conversations(&self, user: &UserId, device: &str) -> StoreResult<Vec<ConvSummary>> {
+        messages::conversations(self, user, device)
+    }
+}
+
+impl RoomStore for SqliteStore {
+    fn create_room(&self, room: &RoomRecord, owner: &UserId) -> StoreResult<()> {
+        rooms::create_room(self, room, owner)
+    }
+
+    fn room(&self, name: &RoomName) -> StoreResult<Option<RoomRecord>> {
+        rooms::room(self, name)
+    }
+
+    fn list_rooms(&self, q: Option<&str>, limit: usize) -> StoreResult<Vec<RoomListing>> {
+        rooms::list_rooms(self, q, limit)
+    }
+
+    fn room_members(&self, name: &RoomName) -> StoreResult<Vec<RoomMember>> {
+        rooms::room_members(self, name)
+    }
+
+    fn join_room(&self, name: &RoomName, user: &UserId, now: Millis) -> StoreResult<bool> {
+        rooms::join_room(self, name, user, now)
+    }
+
+    fn leave_room(&self, name: &RoomName, user: &UserId) -> StoreResult<Option<UserId>> {
+        rooms::leave_room(self, name, user)
+    }
+
+    fn set_room_topic(&self, name: &RoomName, topic: &str) -> StoreResult<()> {
+        rooms::set_room_topic(self, name, topic)
+    }
+
+    fn set_room_ban(&self, name: &RoomName, user: &UserId, banned: bool) -> StoreResult<()> {
+        rooms::set_room_ban(self, name, user, banned)
+    }
+
+    fn is_room_banned(&self, name: &RoomName, user: &UserId) -> StoreResult<bool> {
+        rooms::is_room_banned(self, name, user)
+    }
+
+    fn add_room_invite(&self, name: &RoomName, user: &UserId, from: &UserId) -> StoreResult<()> {
+        rooms::add_room_invite(self, name, user, from)
+    }
+
+    fn room_invites(&self, user: &UserId) -> StoreResult<Vec<(RoomName, UserId)>> {
+        rooms::room_invites(self, user)
+    }
+}
+
+impl FileStore for SqliteStore {
+    fn create_file(&self, file: &FileRecord) -> StoreResult<()> {
+        files::create_file(self, file)
+    }
+
+    fn file(&self, id: &str) -> StoreResult<Option<FileRecord>> {
+        files::file(self, id)
+    }
+
+    fn set_file_received(&self, id: &str, received: u64) -> StoreResult<()> {
+        files::set_file_received(self, id, received)
+    }
+
+    fn finish_file(&self, id: &str, sha256: &str) -> StoreResult<()> {
+        files::finish_file(self, id, sha256)
+    }
+
+    fn attach_file(&self, id: &str, conv: &ConvId) -> StoreResult<()> {
+        files::attach_file(self, id, conv)
+    }
+
+    fn file_convs(&self, id: &str) -> StoreResult<Vec<ConvId>> {
+        files::file_convs(self, id)
+    }
+
+    fn user_file_bytes(&self, user: &UserId) -> StoreResult<u64> {
+        files::user_file_bytes(self, user)
+    }
+
+    fn stale_files(&self, before: Millis) -> StoreResult<Vec<FileRecord>> {
+        files::stale_files(self, before)
+    }
+
+    fn delete_file(&self, id: &str) -> StoreResult<()> {
+        files::delete_file(self, id)
+    }
+
+    fn blob_in_use(&self, sha256: &str) -> StoreResult<bool> {
+        files::blob_in_use(self, sha256)
+    }
 }
 
 /// [`BatchOps`] on SQLite: the transaction (`BEGIN IMMEDIATE`) holds the

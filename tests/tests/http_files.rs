@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hmac::{Hmac, Mac};
-use im_core::{Config, MemoryStore, Store};
+use im_core::{store::AccountStore, Config, MemoryStore};
 use im_tests::process::ServerProcess;
 use im_tests::*;
 use serde_json::json;

@@ -1,0 +1,52 @@
+//! Files: upload metadata and where each file was sent. The bytes live in
+//! a [`crate::blob::BlobStore`].
+
+use crate::error::StoreResult;
+use crate::ids::{ConvId, Millis, UserId};
+
+/// An uploaded (or uploading) file's metadata. The bytes live in a
+/// [`crate::blob::BlobStore`] under `sha256` once finished.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileRecord {
+    /// Opaque id (`f-` and 32 hex digits), server-generated.
+    pub id: String,
+    /// Who uploads it.
+    pub uploader: UserId,
+    /// Display name, 1 to 255 characters; never used as a path.
+    pub name: String,
+    /// MIME type, `type/subtype`.
+    pub mime: String,
+    /// Announced size in bytes.
+    pub size: u64,
+    /// Bytes received so far.
+    pub received: u64,
+    /// Lowercase hex SHA-256, once finished.
+    pub sha256: Option<String>,
+    /// When the upload began.
+    pub created_at: Millis,
+}
+
+/// File metadata.
+pub trait FileStore {
+    /// Records a new upload; `StoreError::Conflict` when the id is taken.
+    fn create_file(&self, file: &FileRecord) -> StoreResult<()>;
+    /// Looks a file up.
+    fn file(&self, id: &str) -> StoreResult<Option<FileRecord>>;
+    /// Records upload progress; `StoreError::NotFound` if unknown.
+    fn set_file_received(&self, id: &str, received: u64) -> StoreResult<()>;
+    /// Marks an upload finished with its hash; `StoreError::NotFound` if unknown.
+    fn finish_file(&self, id: &str, sha256: &str) -> StoreResult<()>;
+    /// Records that the file was sent to `conv` (its members may read it).
+    fn attach_file(&self, id: &str, conv: &ConvId) -> StoreResult<()>;
+    /// The conversations the file was sent to.
+    fn file_convs(&self, id: &str) -> StoreResult<Vec<ConvId>>;
+    /// Bytes a user's files take (announced sizes, unfinished ones included).
+    fn user_file_bytes(&self, user: &UserId) -> StoreResult<u64>;
+    /// Unfinished uploads begun before `before`, and finished files begun
+    /// before `before` that no conversation refers to: what cleanup removes.
+    fn stale_files(&self, before: Millis) -> StoreResult<Vec<FileRecord>>;
+    /// Forgets a file's metadata.
+    fn delete_file(&self, id: &str) -> StoreResult<()>;
+    /// Whether another file record still uses the blob `sha256`.
+    fn blob_in_use(&self, sha256: &str) -> StoreResult<bool>;
+}
