@@ -4,6 +4,8 @@ use im_tests::*;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
+use super::server;
+
 /// True when the frame carries no `id` (absent or null).
 fn no_id(v: &Value) -> bool {
     v.get("id").is_none_or(Value::is_null)
@@ -41,7 +43,7 @@ fn ping_of_len(len: usize, fill: char) -> String {
 
 #[tokio::test]
 async fn hello_is_the_first_frame() {
-    let srv = crate::start();
+    let srv = server().start();
     // `client()` reads the first frame before sending anything.
     let c = srv.client().await;
     assert_eq!(c.hello["type"], "hello");
@@ -53,7 +55,7 @@ async fn hello_is_the_first_frame() {
 
 #[tokio::test]
 async fn ping_gets_pong_echoing_id_before_and_after_login() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut c = srv.client().await;
     c.send_line(r#"{"type":"ping"}"#).await;
     let v = c.recv().await;
@@ -70,7 +72,7 @@ async fn ping_gets_pong_echoing_id_before_and_after_login() {
 
 #[tokio::test]
 async fn valid_ids_are_echoed_exactly() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut c = srv.client().await;
     let ids = vec![
         json!(0),
@@ -104,7 +106,7 @@ async fn valid_ids_are_echoed_exactly() {
 
 #[tokio::test]
 async fn malformed_frames_get_bad_request_and_the_connection_stays_open() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut c = srv.client().await;
     let long_id = "x".repeat(65);
     // (line, the id the reply must echo, or None when it cannot be read)
@@ -177,7 +179,7 @@ async fn malformed_frames_get_bad_request_and_the_connection_stays_open() {
 
 #[tokio::test]
 async fn malformed_frames_after_login_keep_the_session() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let v = bad(&mut a, r#"{"type":"presence.set","status":7,"id":3}"#).await;
     assert_eq!(v["id"], 3);
@@ -194,7 +196,7 @@ async fn malformed_frames_after_login_keep_the_session() {
 
 #[tokio::test]
 async fn unknown_fields_are_ignored_and_null_means_absent() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut c = srv.client().await;
     c.send_line(r#"{"type":"ping","id":1,"extra":{"deep":[1,2,{"x":null}]},"more":true}"#)
         .await;
@@ -217,7 +219,7 @@ async fn unknown_fields_are_ignored_and_null_means_absent() {
 
 #[tokio::test]
 async fn every_frame_gets_exactly_one_reply() {
-    let srv = crate::start();
+    let srv = server().start();
     srv.register("bob").await;
     let mut a = srv.user("alice").await;
     // Many frames, good and bad, in one write, without waiting.
@@ -291,7 +293,7 @@ async fn every_frame_gets_exactly_one_reply() {
 
 #[tokio::test]
 async fn a_reply_comes_before_the_events_its_request_causes() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     a.ok(json!({"type":"contact.add","user":"bob"})).await;
@@ -316,7 +318,7 @@ async fn a_reply_comes_before_the_events_its_request_causes() {
 
 #[tokio::test]
 async fn sixteen_consecutive_bad_requests_close_the_connection() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut c = srv.client().await;
     let mut batch = String::new();
     for i in 1..=16 {
@@ -338,7 +340,7 @@ async fn sixteen_consecutive_bad_requests_close_the_connection() {
 
 #[tokio::test]
 async fn sixteen_bad_requests_after_login_close_too() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     for _ in 0..15 {
         bad(&mut a, "{").await;
@@ -351,7 +353,7 @@ async fn sixteen_bad_requests_after_login_close_too() {
 
 #[tokio::test]
 async fn a_good_frame_resets_the_bad_request_streak() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut c = srv.client().await;
     for _ in 0..3 {
         for _ in 0..15 {
@@ -372,7 +374,7 @@ async fn a_good_frame_resets_the_bad_request_streak() {
 
 #[tokio::test]
 async fn an_oversized_frame_gets_too_large_and_the_connection_closes() {
-    let srv = crate::start_with(|c| c.limits.max_frame = 1024);
+    let srv = server().config(|c| c.limits.max_frame = 1024).start();
     let mut c = srv.client().await;
     alive(&mut c).await;
     c.send_line(&ping_of_len(1500, 'x')).await;
@@ -384,7 +386,7 @@ async fn an_oversized_frame_gets_too_large_and_the_connection_closes() {
 
 #[tokio::test]
 async fn an_oversized_frame_is_refused_before_its_newline() {
-    let srv = crate::start_with(|c| c.limits.max_frame = 1024);
+    let srv = server().config(|c| c.limits.max_frame = 1024).start();
     let mut a = srv.user("alice").await;
     // No terminator: the server must not wait for one.
     a.send_bytes(format!(r#"{{"type":"ping","pad":"{}"#, "y".repeat(3000)).as_bytes())
@@ -396,7 +398,7 @@ async fn an_oversized_frame_is_refused_before_its_newline() {
 
 #[tokio::test]
 async fn max_frame_counts_bytes_without_the_terminator() {
-    let srv = crate::start_with(|c| c.limits.max_frame = 256);
+    let srv = server().config(|c| c.limits.max_frame = 256).start();
     let mut c = srv.client().await;
     // Exactly max_frame bytes, with "\n" and with "\r\n".
     c.send_line(&ping_of_len(256, 'x')).await;
@@ -415,7 +417,7 @@ async fn max_frame_counts_bytes_without_the_terminator() {
 
 #[tokio::test]
 async fn the_default_max_frame_is_65536_bytes() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut c = srv.client().await;
     c.send_line(&ping_of_len(65536, 'x')).await;
     assert_eq!(c.recv().await, json!({"type":"pong","id":1}));
@@ -427,7 +429,7 @@ async fn the_default_max_frame_is_65536_bytes() {
 
 #[tokio::test]
 async fn server_frames_are_not_limited_by_max_frame() {
-    let srv = crate::start_with(|c| c.limits.max_frame = 2048);
+    let srv = server().config(|c| c.limits.max_frame = 2048).start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     srv.befriend(&mut a, &mut b).await;
@@ -442,7 +444,7 @@ async fn server_frames_are_not_limited_by_max_frame() {
 
 #[tokio::test]
 async fn crlf_and_empty_lines_are_tolerated() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut c = srv.client().await;
     c.send_bytes(b"\n\n\r\n{\"type\":\"ping\",\"id\":1}\r\n\n\n{\"type\":\"ping\",\"id\":2}\n\r\n")
         .await;
@@ -464,7 +466,7 @@ async fn crlf_and_empty_lines_are_tolerated() {
 
 #[tokio::test]
 async fn checks_run_in_protocol_order() {
-    let srv = crate::start_with(|c| c.limits.max_body = 16);
+    let srv = server().config(|c| c.limits.max_body = 16).start();
     let big = "b".repeat(17);
     // Before login: a malformed frame is bad_request, not unauthenticated.
     let mut c = srv.client().await;
@@ -546,7 +548,7 @@ async fn checks_run_in_protocol_order() {
 
 #[tokio::test]
 async fn login_field_errors_win_over_conflict() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let token = a.token.clone().unwrap();
     // Already logged in, but the frame itself is wrong: bad_request first.
