@@ -45,6 +45,10 @@ async fn idle_conversation_actor_retires_and_numbering_continues() {
         .req(json!({"type":"msg.send","to":"bob","body":"one"}))
         .await;
     assert_eq!(r["seq"], 1);
+    // TODO(arch): needs a `Hub::live_conversations() -> usize` hook to
+    // assert that the conversation's actor did retire here (today nothing
+    // public shows it), so this only shows numbering continues after an
+    // idle spell.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let r = a
         .req(json!({"type":"msg.send","to":"bob","body":"two"}))
@@ -63,6 +67,9 @@ async fn idle_conversation_actor_retires_and_numbering_continues() {
 
 #[actix_rt::test]
 async fn relogin_after_last_session_gets_a_fresh_user_actor() {
+    // TODO(arch): needs a `Hub::live_users() -> usize` hook to assert that
+    // the user's actor retired after each logout and a new one started;
+    // today this only shows that logging in again works.
     let hub = hub(|_| {});
     for round in 0..3 {
         let (mut a, _) = Client::login(&hub, "alice", "d").await;

@@ -108,29 +108,28 @@ impl Client {
     }
 
     /// Writes raw bytes (a line terminator is not added). Over WebSocket
-    /// each line becomes one message (text when it is UTF-8, else binary),
-    /// a trailing `\r` dropped and empty lines skipped, mirroring how the
-    /// TCP transport frames the same bytes.
+    /// each `\n`-terminated line becomes one text message (and so does an
+    /// unterminated last piece); bytes a text message cannot carry as the
+    /// TCP transport would read them (`\r`, an empty line, invalid UTF-8)
+    /// panic: such a test belongs in `tcp_only!`.
     pub async fn send_bytes(&mut self, b: &[u8]) {
-        match &mut self.io {
-            Io::Tcp { writer, .. } => writer.write_all(b).await.expect("write"),
-            Io::Ws(ws) => {
-                use futures_util::SinkExt;
-                use tokio_tungstenite::tungstenite::Message;
-                for piece in b.split(|&c| c == b'\n') {
-                    let piece = piece.strip_suffix(b"\r").unwrap_or(piece);
-                    if piece.is_empty() {
-                        continue;
-                    }
-                    let msg = match std::str::from_utf8(piece) {
-                        Ok(t) => Message::text(t),
-                        Err(_) => Message::binary(piece.to_vec()),
-                    };
-                    // The server may close first (e.g. after too_large).
-                    if ws.send(msg).await.is_err() {
-                        return;
-                    }
-                }
+        let ws = match &mut self.io {
+            Io::Tcp { writer, .. } => return writer.write_all(b).await.expect("write"),
+            Io::Ws(ws) => ws,
+        };
+        use futures_util::SinkExt;
+        use tokio_tungstenite::tungstenite::Message;
+        let body = b.strip_suffix(b"\n").unwrap_or(b);
+        for line in body.split(|&c| c == b'\n') {
+            let text = std::str::from_utf8(line)
+                .ok()
+                .filter(|t| !t.is_empty() && !t.contains('\r'))
+                .unwrap_or_else(|| {
+                    panic!("{line:?} has no WebSocket equivalent; make the test tcp_only!")
+                });
+            // The server may close first (e.g. after too_large).
+            if ws.send(Message::text(text)).await.is_err() {
+                return;
             }
         }
     }

@@ -566,36 +566,77 @@ async fn contact_list_is_the_roster_sorted_by_user() {
     );
 }
 
+/// Reads `c` until the reply to request `id` and every event in `events`
+/// have arrived; returns (the reply, the event types in arrival order).
+async fn reply_and_events(c: &mut Client, id: &str, events: &[&str]) -> (Value, Vec<String>) {
+    let mut reply = None;
+    let mut seen: Vec<String> = Vec::new();
+    while reply.is_none() || events.iter().any(|e| !seen.iter().any(|s| s == e)) {
+        let v = c.recv().await;
+        if v["id"] == id {
+            assert!(reply.is_none(), "two replies to {id}: {v}");
+            reply = Some(v);
+        } else {
+            seen.push(v["type"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    (reply.expect("reply"), seen)
+}
+
 #[tokio::test]
 async fn racing_accept_and_remove_leave_the_store_and_permissions_in_step() {
     let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     for round in 0..15 {
-        a.ok(json!({"type":"contact.add","user":"bob"})).await;
-        // Both on the wire at once: one accepts, the other withdraws.
-        b.send(json!({"type":"contact.accept","user":"alice","id":"acc"}))
-            .await;
-        a.send(json!({"type":"contact.remove","user":"bob","id":"rm"}))
-            .await;
-        let _ = a.drain(150).await;
-        let _ = b.drain(150).await;
-        let listed = b.ok(json!({"type":"contact.list"})).await;
-        let mutual = listed["contacts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|c| c["user"] == "alice" && c["state"] == "mutual");
-        let sent = b
-            .request(json!({"type":"msg.send","to":"alice","body":format!("round {round}")}))
-            .await;
-        let allowed = sent["type"] == "ok";
+        a.ok(add("bob")).await;
+        assert_eq!(b.expect("contact.request").await["from"], "alice");
+        // Both on the wire at once: one accepts, the other withdraws
+        // (written in turn first, so both orders get their chance).
+        let accept = json!({"type":"contact.accept","user":"alice","id":"acc"});
+        let remove = json!({"type":"contact.remove","user":"bob","id":"rm"});
+        if round % 2 == 0 {
+            b.send(accept).await;
+            a.send(remove).await;
+        } else {
+            a.send(remove).await;
+            b.send(accept).await;
+        }
+        // Either order is allowed. Accept first: both hear contact.added
+        // and presence, then the remove ends it (bob hears
+        // contact.removed). Remove first: the request is withdrawn (bob
+        // hears contact.removed) and the accept finds nothing.
+        let (acc, b_events) = reply_and_events(&mut b, "acc", &["contact.removed"]).await;
+        let accepted = match (acc["type"].as_str(), acc["code"].as_str()) {
+            (Some("ok"), _) => true,
+            (Some("error"), Some("not_found")) => false,
+            _ => panic!("round {round}: contact.accept -> {acc}"),
+        };
+        let (a_want, b_want): (&[&str], &[&str]) = if accepted {
+            (
+                &["contact.added", "presence"],
+                &["contact.added", "presence", "contact.removed"],
+            )
+        } else {
+            (&[], &["contact.removed"])
+        };
+        let (rm, a_events) = reply_and_events(&mut a, "rm", a_want).await;
+        assert_eq!(rm["type"], "ok", "round {round}: contact.remove -> {rm}");
+        a.expect_silence(100).await;
+        b.expect_silence(0).await;
         assert_eq!(
-            allowed, mutual,
-            "round {round}: list says mutual={mutual}, send -> {sent}"
+            a_events, a_want,
+            "round {round}: alice, accepted={accepted}"
         );
-        a.ok(json!({"type":"contact.remove","user":"bob"})).await;
-        let _ = a.drain(50).await;
-        let _ = b.drain(50).await;
+        assert_eq!(b_events, b_want, "round {round}: bob, accepted={accepted}");
+        // Both orders end with no contact: the lists and the permission
+        // to send agree with that.
+        assert_eq!(contacts(&mut a).await, json!([]), "round {round}");
+        assert_eq!(contacts(&mut b).await, json!([]), "round {round}");
+        b.err(
+            json!({"type":"msg.send","to":"alice","body":format!("round {round}")}),
+            "forbidden",
+        )
+        .await;
     }
 }

@@ -168,13 +168,20 @@ async fn malformed_frames_get_bad_request_and_the_connection_stays_open() {
     alive(&mut c).await;
     bad(&mut c, r#"{"id":1,"type":"ping","id":2}"#).await;
     alive(&mut c).await;
-    // Not UTF-8.
-    c.send_bytes(b"{\"type\":\"ping\",\"x\":\"\xff\xfe\"}\n")
-        .await;
-    let v = c.recv().await;
-    assert_eq!(v["type"], "error", "{v}");
-    assert_eq!(v["code"], "bad_request", "{v}");
-    alive(&mut c).await;
+}
+
+tcp_only! {
+    #[tokio::test]
+    async fn a_line_that_is_not_utf8_gets_bad_request_and_the_connection_stays_open() {
+        let srv = server().start();
+        let mut c = srv.client().await;
+        c.send_bytes(b"{\"type\":\"ping\",\"x\":\"\xff\xfe\"}\n")
+            .await;
+        let v = c.recv().await;
+        assert_eq!(v["type"], "error", "{v}");
+        assert_eq!(v["code"], "bad_request", "{v}");
+        alive(&mut c).await;
+    }
 }
 
 #[tokio::test]
@@ -400,11 +407,10 @@ async fn an_oversized_frame_is_refused_before_its_newline() {
 async fn max_frame_counts_bytes_without_the_terminator() {
     let srv = server().config(|c| c.limits.max_frame = 256).start();
     let mut c = srv.client().await;
-    // Exactly max_frame bytes, with "\n" and with "\r\n".
+    // Exactly max_frame bytes, of one-byte and of two-byte characters.
     c.send_line(&ping_of_len(256, 'x')).await;
     assert_eq!(c.recv().await, json!({"type":"pong","id":1}));
-    c.send_bytes(format!("{}\r\n", ping_of_len(256, 'é')).as_bytes())
-        .await;
+    c.send_line(&ping_of_len(256, 'é')).await;
     assert_eq!(c.recv().await, json!({"type":"pong","id":1}));
     // One byte over (fewer characters than bytes: bytes count).
     let over = ping_of_len(257, 'é');
@@ -442,26 +448,37 @@ async fn server_frames_are_not_limited_by_max_frame() {
     assert!(r.to_string().len() > 10_000);
 }
 
-#[tokio::test]
-async fn crlf_and_empty_lines_are_tolerated() {
-    let srv = server().start();
-    let mut c = srv.client().await;
-    c.send_bytes(b"\n\n\r\n{\"type\":\"ping\",\"id\":1}\r\n\n\n{\"type\":\"ping\",\"id\":2}\n\r\n")
-        .await;
-    assert_eq!(c.recv().await, json!({"type":"pong","id":1}));
-    assert_eq!(c.recv().await, json!({"type":"pong","id":2}));
-    // Empty lines get no reply at all, and do not count as bad requests.
-    c.expect_silence(300).await;
-    c.send_bytes("\n".repeat(40).as_bytes()).await;
-    c.expect_silence(200).await;
-    c.ok(json!({"type":"register","username":"alice","password":PASSWORD}))
-        .await;
-    // A CRLF login works like any other frame.
-    c.send_bytes(b"{\"type\":\"login\",\"username\":\"alice\",\"password\":\"password123\",\"id\":\"l\"}\r\n")
-        .await;
-    let ok = c.recv().await;
-    assert_eq!(ok["type"], "ok", "{ok}");
-    assert_eq!(ok["id"], "l");
+tcp_only! {
+    #[tokio::test]
+    async fn crlf_and_empty_lines_are_tolerated() {
+        let srv = server().start();
+        let mut c = srv.client().await;
+        c.send_bytes(b"\n\n\r\n{\"type\":\"ping\",\"id\":1}\r\n\n\n{\"type\":\"ping\",\"id\":2}\n\r\n")
+            .await;
+        assert_eq!(c.recv().await, json!({"type":"pong","id":1}));
+        assert_eq!(c.recv().await, json!({"type":"pong","id":2}));
+        // Empty lines get no reply at all, and do not count as bad requests.
+        c.expect_silence(300).await;
+        c.send_bytes("\n".repeat(40).as_bytes()).await;
+        c.expect_silence(200).await;
+        c.ok(json!({"type":"register","username":"alice","password":PASSWORD}))
+            .await;
+        // A CRLF login works like any other frame.
+        c.send_bytes(b"{\"type\":\"login\",\"username\":\"alice\",\"password\":\"password123\",\"id\":\"l\"}\r\n")
+            .await;
+        let ok = c.recv().await;
+        assert_eq!(ok["type"], "ok", "{ok}");
+        assert_eq!(ok["id"], "l");
+    }
+
+    #[tokio::test]
+    async fn a_crlf_terminator_does_not_count_towards_max_frame() {
+        let srv = server().config(|c| c.limits.max_frame = 256).start();
+        let mut c = srv.client().await;
+        c.send_bytes(format!("{}\r\n", ping_of_len(256, 'é')).as_bytes())
+            .await;
+        assert_eq!(c.recv().await, json!({"type":"pong","id":1}));
+    }
 }
 
 #[tokio::test]

@@ -1,6 +1,8 @@
 //! The protocol suite, shared by every transport and store: each test
 //! binary in `tests/` that includes these modules defines `TRANSPORT` and
-//! `STORE`, what [`server`] starts.
+//! `STORE` (what [`server`] starts) and the `tcp_only!` macro (which keeps
+//! or drops the tests of raw TCP line framing: CRLF, empty lines, bytes that
+//! are not UTF-8, none of which a WebSocket text message can carry).
 
 use im_tests::{TestServer, TestServerBuilder};
 

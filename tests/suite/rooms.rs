@@ -1522,6 +1522,9 @@ async fn leaving_a_room_whose_actor_had_retired_still_tells_the_leaver() {
     a.expect("room.joined").await;
     b.expect("room.joined").await;
     // Let the room's actor go idle and stop (pinging to stay connected).
+    // TODO(arch): needs a `Hub::live_conversations()` hook (or another way
+    // to observe retirement) to assert the actor did retire; until then
+    // this only shows that leaving works after an idle spell.
     for _ in 0..12 {
         tokio::time::sleep(Duration::from_millis(250)).await;
         assert_eq!(a.request(json!({"type":"ping"})).await["type"], "pong");

@@ -7,5 +7,10 @@ use im_tests::{StoreKind, Transport};
 const TRANSPORT: Transport = Transport::Tcp;
 const STORE: StoreKind = StoreKind::Sqlite;
 
+/// Raw line framing is what this transport has: its tests run here.
+macro_rules! tcp_only {
+    ($($test:item)*) => { $($test)* };
+}
+
 #[path = "../suite/mod.rs"]
 mod suite;
