@@ -13,7 +13,7 @@
 //! # }
 //! ```
 //!
-//! [`new_hub`] is the only place the tests build the core; when the hub's
+//! `new_hub` is the only place the tests build the core; when the hub's
 //! constructor changes, it is the one function to edit.
 
 use std::net::SocketAddr;
