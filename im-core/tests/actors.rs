@@ -1,102 +1,20 @@
 //! Actor-level tests on the in-memory transport (no sockets): slow
 //! consumers, actor retirement, fan-out to many sessions.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use im_core::testing::MemoryClient;
-use im_core::{Config, Hub, MemoryStore};
-use serde_json::{json, Value};
-
-const PW: &str = "password123";
-
-fn hub(f: impl FnOnce(&mut Config)) -> Hub {
-    let mut c = Config::default();
-    c.auth.bcrypt_cost = 4;
-    f(&mut c);
-    Hub::in_memory(c)
-}
-
-struct C {
-    inner: MemoryClient,
-    next: i64,
-    events: Vec<Value>,
-}
-
-impl C {
-    async fn new(hub: &Hub) -> C {
-        let mut inner = MemoryClient::connect(hub);
-        let hello = recv(&mut inner).await.expect("hello");
-        assert_eq!(hello["type"], "hello");
-        C {
-            inner,
-            next: 1,
-            events: vec![],
-        }
-    }
-
-    async fn req(&mut self, mut v: Value) -> Value {
-        let id = self.next;
-        self.next += 1;
-        v["id"] = json!(id);
-        self.inner.send(&v.to_string()).await.expect("send");
-        loop {
-            let f = recv(&mut self.inner).await.expect("reply");
-            if f["id"] == json!(id) {
-                return f;
-            }
-            self.events.push(f);
-        }
-    }
-
-    /// Registers and logs in; returns the frames between roster and synced.
-    async fn login(hub: &Hub, name: &str, device: &str) -> (C, Vec<Value>) {
-        let mut c = C::new(hub).await;
-        c.req(json!({"type":"register","username":name,"password":PW}))
-            .await;
-        let ok = c
-            .req(json!({"type":"login","username":name,"password":PW,"device":device}))
-            .await;
-        assert_eq!(ok["type"], "ok", "{ok}");
-        let roster = recv(&mut c.inner).await.expect("roster");
-        assert_eq!(roster["type"], "roster");
-        let mut replay = vec![];
-        loop {
-            let f = recv(&mut c.inner)
-                .await
-                .unwrap_or_else(|| panic!("closed before synced after {replay:?}"));
-            if f["type"] == "synced" {
-                break;
-            }
-            replay.push(f);
-        }
-        (c, replay)
-    }
-}
-
-async fn recv(c: &mut MemoryClient) -> Option<Value> {
-    let s = tokio::time::timeout(Duration::from_secs(10), c.recv())
-        .await
-        .expect("frame within 10 s")?;
-    Some(serde_json::from_str(&s).expect("json"))
-}
-
-async fn friends(a: &mut C, b: &mut C, bname: &str, aname: &str) {
-    assert_eq!(
-        a.req(json!({"type":"contact.add","user":bname})).await["type"],
-        "ok"
-    );
-    assert_eq!(
-        b.req(json!({"type":"contact.accept","user":aname})).await["type"],
-        "ok"
-    );
-}
+use common::{friends, hub, hub_on, recv, until, Client, PASSWORD};
+use im_core::MemoryStore;
+use serde_json::json;
 
 #[actix_rt::test]
 async fn slow_consumer_is_disconnected_and_gets_replay() {
     let hub = hub(|c| c.limits.outbound_queue = 8);
-    let (mut a, _) = C::login(&hub, "alice", "d").await;
-    let (mut b, _) = C::login(&hub, "bob", "d").await;
+    let (mut a, _) = Client::login(&hub, "alice", "d").await;
+    let (mut b, _) = Client::login(&hub, "bob", "d").await;
     friends(&mut a, &mut b, "bob", "alice").await;
     // Bob stops reading; Alice sends more than his queue holds.
     for i in 0..40 {
@@ -112,7 +30,7 @@ async fn slow_consumer_is_disconnected_and_gets_replay() {
         assert!(n <= 8, "more frames than the queue holds");
     }
     // Nothing was lost: all 40 replay at his next login.
-    let (_b2, replay) = C::login(&hub, "bob", "d").await;
+    let (_b2, replay) = Client::login(&hub, "bob", "d").await;
     let seqs: Vec<u64> = replay.iter().filter_map(|f| f["seq"].as_u64()).collect();
     assert_eq!(seqs, (1..=40).collect::<Vec<_>>());
 }
@@ -120,14 +38,16 @@ async fn slow_consumer_is_disconnected_and_gets_replay() {
 #[actix_rt::test]
 async fn idle_conversation_actor_retires_and_numbering_continues() {
     let hub = hub(|c| c.limits.conv_idle_secs = 1);
-    let (mut a, _) = C::login(&hub, "alice", "d").await;
-    let (mut b, _) = C::login(&hub, "bob", "d").await;
+    let (mut a, _) = Client::login(&hub, "alice", "d").await;
+    let (mut b, _) = Client::login(&hub, "bob", "d").await;
     friends(&mut a, &mut b, "bob", "alice").await;
     let r = a
         .req(json!({"type":"msg.send","to":"bob","body":"one"}))
         .await;
     assert_eq!(r["seq"], 1);
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(hub.census().conversations, 1);
+    let census = until(&hub, |c| c.conversations == 0).await;
+    assert_eq!(census.conversations, 0, "the idle conversation retired");
     let r = a
         .req(json!({"type":"msg.send","to":"bob","body":"two"}))
         .await;
@@ -147,7 +67,8 @@ async fn idle_conversation_actor_retires_and_numbering_continues() {
 async fn relogin_after_last_session_gets_a_fresh_user_actor() {
     let hub = hub(|_| {});
     for round in 0..3 {
-        let (mut a, _) = C::login(&hub, "alice", "d").await;
+        let (mut a, _) = Client::login(&hub, "alice", "d").await;
+        assert_eq!(hub.census().users, 1, "round {round}: alice's actor");
         let r = a
             .req(json!({"type":"presence.set","status":"busy","note":format!("r{round}")}))
             .await;
@@ -155,18 +76,20 @@ async fn relogin_after_last_session_gets_a_fresh_user_actor() {
         let r = a.req(json!({"type":"logout"})).await;
         assert_eq!(r["type"], "ok");
         assert!(recv(&mut a.inner).await.is_none(), "closed after logout");
+        let census = until(&hub, |c| c.users == 0).await;
+        assert_eq!(census.users, 0, "round {round}: the actor retired");
     }
 }
 
 #[actix_rt::test]
 async fn many_sessions_of_one_user_all_get_each_message_in_order() {
     let hub = hub(|_| {});
-    let (mut a, _) = C::login(&hub, "alice", "d").await;
-    let (mut b, _) = C::login(&hub, "bob", "d0").await;
+    let (mut a, _) = Client::login(&hub, "alice", "d").await;
+    let (mut b, _) = Client::login(&hub, "bob", "d0").await;
     friends(&mut a, &mut b, "bob", "alice").await;
     let mut bobs = vec![];
     for i in 1..20 {
-        bobs.push(C::login(&hub, "bob", &format!("d{i}")).await.0);
+        bobs.push(Client::login(&hub, "bob", &format!("d{i}")).await.0);
     }
     for i in 0..30 {
         a.req(json!({"type":"msg.send","to":"bob","body":format!("m{i}")}))
@@ -187,14 +110,14 @@ async fn many_sessions_of_one_user_all_get_each_message_in_order() {
 #[actix_rt::test]
 async fn suspending_closes_sessions_and_refuses_logins() {
     let hub = hub(|_| {});
-    let (mut a, _) = C::login(&hub, "alice", "phone").await;
-    let (mut a2, _) = C::login(&hub, "alice", "laptop").await;
+    let (mut a, _) = Client::login(&hub, "alice", "phone").await;
+    let (mut a2, _) = Client::login(&hub, "alice", "laptop").await;
     let token = {
         let ok = a2
-            .req(json!({"type":"login","username":"alice","password":PW}))
+            .req(json!({"type":"login","username":"alice","password":PASSWORD}))
             .await;
         assert_eq!(ok["code"], "conflict");
-        let (mut t, _) = C::login(&hub, "alice", "tablet").await;
+        let (mut t, _) = Client::login(&hub, "alice", "tablet").await;
         let r = t.req(json!({"type":"devices"})).await;
         assert_eq!(r["devices"].as_array().map(Vec::len), Some(3), "{r}");
         t
@@ -213,9 +136,9 @@ async fn suspending_closes_sessions_and_refuses_logins() {
         );
     }
     drop(token);
-    let mut c = C::new(&hub).await;
+    let mut c = Client::new(&hub).await;
     let r = c
-        .req(json!({"type":"login","username":"alice","password":PW}))
+        .req(json!({"type":"login","username":"alice","password":PASSWORD}))
         .await;
     assert_eq!(r["code"], "account_suspended", "{r}");
     // A wrong password still says nothing about the account.
@@ -228,12 +151,8 @@ async fn suspending_closes_sessions_and_refuses_logins() {
 #[actix_rt::test]
 async fn suspension_written_to_the_store_by_another_process_closes_sessions() {
     let store = Arc::new(MemoryStore::new());
-    let mut c = Config::default();
-    c.auth.bcrypt_cost = 4;
-    c.auth.suspension_poll_secs = 1;
-    let blobs = Arc::new(im_core::blob::MemoryBlobStore::new());
-    let hub = Hub::builder(store.clone(), blobs).config(c).start();
-    let (mut a, _) = C::login(&hub, "alice", "phone").await;
+    let hub = hub_on(store.clone(), |c| c.auth.suspension_poll_secs = 1);
+    let (mut a, _) = Client::login(&hub, "alice", "phone").await;
     // As the admin CLI does: straight to the store, not through this hub.
     im_core::store::AccountStore::set_suspended(
         &*store,
@@ -259,14 +178,14 @@ async fn a_room_of_a_thousand_members_gets_every_message_in_order() {
         c.limits.outbound_queue = 4096;
         c.auth.register_per_peer = u32::MAX;
     });
-    let (mut owner, _) = C::login(&hub, "owner", "d").await;
+    let (mut owner, _) = Client::login(&hub, "owner", "d").await;
     let r = owner
         .req(json!({"type":"room.create","name":"big","topic":"everyone"}))
         .await;
     assert_eq!(r["conv"], "room:big", "{r}");
     let mut members = Vec::with_capacity(MEMBERS);
     for i in 0..MEMBERS - 1 {
-        let (mut c, _) = C::login(&hub, &format!("m{i:04}"), "d").await;
+        let (mut c, _) = Client::login(&hub, &format!("m{i:04}"), "d").await;
         let r = c.req(json!({"type":"room.join","name":"big"})).await;
         assert_eq!(r["type"], "ok", "{r}");
         members.push(c);
@@ -288,4 +207,42 @@ async fn a_room_of_a_thousand_members_gets_every_message_in_order() {
         }
         assert_eq!(seqs, (1..=MSGS).collect::<Vec<_>>());
     }
+}
+
+/// The `ok` of a send, and its delivery, wait for the commit: with the
+/// store's commits held, nothing about the message leaves the server; once
+/// they are let go, the `ok` comes, then the delivery.
+#[actix_rt::test]
+async fn no_ok_and_no_delivery_before_the_commit() {
+    let store = Arc::new(MemoryStore::new());
+    let hub = hub_on(store.clone(), |_| {});
+    let (mut a, _) = Client::login(&hub, "alice", "d").await;
+    let (mut b, _) = Client::login(&hub, "bob", "d").await;
+    friends(&mut a, &mut b, "bob", "alice").await;
+    for c in [&mut a, &mut b] {
+        // contact.added and presence
+        while let Ok(Some(_)) =
+            tokio::time::timeout(Duration::from_millis(200), c.inner.recv()).await
+        {}
+    }
+    let gate = store.hold_commits();
+    let send = json!({"type":"msg.send","to":"bob","body":"held","id":"s"});
+    a.inner.send(&send.to_string()).await.expect("send");
+    // Long enough for an eager server to have answered many times over.
+    let early = tokio::time::timeout(Duration::from_millis(500), a.inner.recv()).await;
+    assert!(early.is_err(), "a frame before the commit: {early:?}");
+    let early = tokio::time::timeout(Duration::from_millis(100), b.inner.recv()).await;
+    assert!(early.is_err(), "a delivery before the commit: {early:?}");
+    drop(gate);
+    let ok = recv(&mut a.inner).await.expect("ok after the commit");
+    assert_eq!(
+        (ok["type"].as_str(), ok["id"].as_str()),
+        (Some("ok"), Some("s"))
+    );
+    assert_eq!(ok["seq"], 1);
+    let msg = recv(&mut b.inner).await.expect("delivery after the commit");
+    assert_eq!(
+        (msg["type"].as_str(), msg["body"].as_str()),
+        (Some("msg"), Some("held"))
+    );
 }

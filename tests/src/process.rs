@@ -5,25 +5,56 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::Duration;
 
-/// Path of the example server binary built by `cargo test` (examples are
-/// built with the tests); builds it if it is missing.
+/// Path of the example server binary, built from the current sources the
+/// first time a test asks (once per test process), with the profile this
+/// test binary was built with: a binary left over from an older build
+/// would test old code.
 pub fn server_binary() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(build_server).clone()
+}
+
+/// The cargo profile of the running test binary, from its path
+/// (`<target>/<profile dir>/deps/<test>`).
+fn profile_args() -> Vec<String> {
     let exe = std::env::current_exe().expect("current exe");
-    // target/<profile>/deps/<test> -> target/<profile>/examples/server
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("server{}", std::env::consts::EXE_SUFFIX));
-    if !bin.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-p", "im-examples", "--example", "server"])
-            .status()
-            .expect("cargo build");
-        assert!(status.success(), "building the example server failed");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .and_then(Path::file_name)
+        .and_then(|d| d.to_str())
+        .expect("target/<profile>/deps");
+    match dir {
+        "debug" => vec![],
+        "release" => vec!["--release".into()],
+        other => vec!["--profile".into(), other.into()],
     }
-    bin
+}
+
+/// `cargo build -p im-examples --example server`; returns the executable
+/// cargo reports.
+fn build_server() -> PathBuf {
+    let out = Command::new(env!("CARGO"))
+        .args(["build", "-p", "im-examples", "--example", "server"])
+        .args([
+            "--manifest-path",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml"),
+        ])
+        .args(["--message-format", "json-render-diagnostics"])
+        .args(profile_args())
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run cargo build");
+    assert!(out.status.success(), "building the example server failed");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "server")
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .expect("cargo reported no executable for the example server")
 }
 
 /// A running example server process. Killed (SIGKILL) on drop.

@@ -4,6 +4,8 @@
 use im_tests::*;
 use serde_json::{json, Value};
 
+use super::server;
+
 fn add(user: &str) -> Value {
     json!({"type":"contact.add","user":user})
 }
@@ -22,7 +24,7 @@ async fn blocks(c: &mut Client) -> Value {
 
 #[tokio::test]
 async fn a_request_to_an_online_user_arrives_at_once() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     let mut b2 = srv.user_on("bob", "laptop").await;
@@ -48,7 +50,7 @@ async fn a_request_to_an_online_user_arrives_at_once() {
 
 #[tokio::test]
 async fn a_request_to_an_offline_user_is_in_their_next_roster() {
-    let srv = crate::start();
+    let srv = server().start();
     srv.register("bob").await;
     let mut a = srv.user("alice").await;
     a.ok(add("bob")).await;
@@ -70,7 +72,7 @@ async fn a_request_to_an_offline_user_is_in_their_next_roster() {
 
 #[tokio::test]
 async fn accepting_tells_every_session_of_both_users() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user_on("alice", "phone").await;
     let mut a2 = srv.user_on("alice", "laptop").await;
     let mut b = srv.user("bob").await;
@@ -104,7 +106,7 @@ async fn accepting_tells_every_session_of_both_users() {
 
 #[tokio::test]
 async fn accepting_while_the_requester_is_offline_shows_them_offline() {
-    let srv = crate::start();
+    let srv = server().start();
     srv.register("bob").await;
     let mut a = srv.user("alice").await;
     let mut c = srv.user("carol").await;
@@ -139,7 +141,7 @@ async fn accepting_while_the_requester_is_offline_shows_them_offline() {
 
 #[tokio::test]
 async fn accepting_shows_each_others_current_presence() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     a.ok(json!({"type":"presence.set","status":"away","note":"at lunch"}))
@@ -165,7 +167,7 @@ async fn accepting_shows_each_others_current_presence() {
 
 #[tokio::test]
 async fn adding_someone_who_asked_you_accepts_instead() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     b.ok(add("alice")).await;
@@ -183,7 +185,7 @@ async fn adding_someone_who_asked_you_accepts_instead() {
 
 #[tokio::test]
 async fn contact_add_errors() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     a.err(add("alice"), "bad_request").await;
     a.err(add("ALICE"), "bad_request").await;
@@ -194,7 +196,7 @@ async fn contact_add_errors() {
 
 #[tokio::test]
 async fn asking_again_or_adding_a_contact_again_is_ok_and_silent() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     a.ok(add("bob")).await;
@@ -215,7 +217,7 @@ async fn asking_again_or_adding_a_contact_again_is_ok_and_silent() {
 
 #[tokio::test]
 async fn contact_add_with_blocks() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut m = srv.user("mallory").await;
     a.ok(op("contact.block", "mallory")).await;
@@ -231,7 +233,7 @@ async fn contact_add_with_blocks() {
 #[tokio::test]
 async fn contact_add_blocked_both_ways_is_forbidden() {
     // Permission (forbidden) is checked before state (conflict).
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut m = srv.user("mallory").await;
     a.ok(op("contact.block", "mallory")).await;
@@ -242,7 +244,7 @@ async fn contact_add_blocked_both_ways_is_forbidden() {
 
 #[tokio::test]
 async fn contact_accept_errors() {
-    let srv = crate::start();
+    let srv = server().start();
     srv.register("carol").await;
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
@@ -269,7 +271,7 @@ async fn contact_accept_errors() {
 
 #[tokio::test]
 async fn declining_a_request() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user_on("bob", "phone").await;
     let mut b2 = srv.user_on("bob", "laptop").await;
@@ -297,7 +299,7 @@ async fn declining_a_request() {
 
 #[tokio::test]
 async fn removing_a_contact_ends_presence_both_ways() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user_on("alice", "phone").await;
     let mut b = srv.user("bob").await;
     srv.befriend(&mut a, &mut b).await;
@@ -327,7 +329,7 @@ async fn removing_a_contact_ends_presence_both_ways() {
 
 #[tokio::test]
 async fn remove_cancels_a_request_either_way() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     // The requester withdraws.
@@ -354,7 +356,7 @@ async fn remove_cancels_a_request_either_way() {
 
 #[tokio::test]
 async fn contact_remove_and_decline_validate_the_user() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     a.err(op("contact.remove", "alice"), "bad_request").await;
     a.err(op("contact.remove", "nobody"), "not_found").await;
@@ -368,7 +370,7 @@ async fn contact_remove_and_decline_validate_the_user() {
 
 #[tokio::test]
 async fn blocking_a_contact() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user_on("alice", "phone").await;
     let mut m = srv.user("mallory").await;
     srv.befriend(&mut a, &mut m).await;
@@ -414,7 +416,7 @@ async fn blocking_a_contact() {
 
 #[tokio::test]
 async fn blocks_and_removals_made_while_the_other_is_offline_hold_at_login() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     let mut m = srv.user("mallory").await;
@@ -448,7 +450,7 @@ async fn blocks_and_removals_made_while_the_other_is_offline_hold_at_login() {
 
 #[tokio::test]
 async fn blocking_removes_a_pending_request() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut m = srv.user("mallory").await;
     m.ok(add("alice")).await;
@@ -465,7 +467,7 @@ async fn blocking_removes_a_pending_request() {
 
 #[tokio::test]
 async fn blocking_a_stranger_sends_nothing() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut c = srv.user("carol").await;
     a.ok(op("contact.block", "carol")).await;
@@ -480,7 +482,7 @@ async fn blocking_a_stranger_sends_nothing() {
 
 #[tokio::test]
 async fn unblocking_does_not_restore_the_contact() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut m = srv.user("mallory").await;
     srv.befriend(&mut a, &mut m).await;
@@ -504,7 +506,7 @@ async fn unblocking_does_not_restore_the_contact() {
 
 #[tokio::test]
 async fn contact_blocks_lists_the_blocked_users() {
-    let srv = crate::start();
+    let srv = server().start();
     srv.register("carol").await;
     srv.register("bob").await;
     srv.register("dave").await;
@@ -527,7 +529,7 @@ async fn contact_blocks_lists_the_blocked_users() {
 
 #[tokio::test]
 async fn contact_list_is_the_roster_sorted_by_user() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     // dave asks alice, alice asks erin (offline), carol and bob are mutual.
     let mut d = srv.user("dave").await;
@@ -564,36 +566,77 @@ async fn contact_list_is_the_roster_sorted_by_user() {
     );
 }
 
+/// Reads `c` until the reply to request `id` and every event in `events`
+/// have arrived; returns (the reply, the event types in arrival order).
+async fn reply_and_events(c: &mut Client, id: &str, events: &[&str]) -> (Value, Vec<String>) {
+    let mut reply = None;
+    let mut seen: Vec<String> = Vec::new();
+    while reply.is_none() || events.iter().any(|e| !seen.iter().any(|s| s == e)) {
+        let v = c.recv().await;
+        if v["id"] == id {
+            assert!(reply.is_none(), "two replies to {id}: {v}");
+            reply = Some(v);
+        } else {
+            seen.push(v["type"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    (reply.expect("reply"), seen)
+}
+
 #[tokio::test]
 async fn racing_accept_and_remove_leave_the_store_and_permissions_in_step() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     for round in 0..15 {
-        a.ok(json!({"type":"contact.add","user":"bob"})).await;
-        // Both on the wire at once: one accepts, the other withdraws.
-        b.send(json!({"type":"contact.accept","user":"alice","id":"acc"}))
-            .await;
-        a.send(json!({"type":"contact.remove","user":"bob","id":"rm"}))
-            .await;
-        let _ = a.drain(150).await;
-        let _ = b.drain(150).await;
-        let listed = b.ok(json!({"type":"contact.list"})).await;
-        let mutual = listed["contacts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|c| c["user"] == "alice" && c["state"] == "mutual");
-        let sent = b
-            .request(json!({"type":"msg.send","to":"alice","body":format!("round {round}")}))
-            .await;
-        let allowed = sent["type"] == "ok";
+        a.ok(add("bob")).await;
+        assert_eq!(b.expect("contact.request").await["from"], "alice");
+        // Both on the wire at once: one accepts, the other withdraws
+        // (written in turn first, so both orders get their chance).
+        let accept = json!({"type":"contact.accept","user":"alice","id":"acc"});
+        let remove = json!({"type":"contact.remove","user":"bob","id":"rm"});
+        if round % 2 == 0 {
+            b.send(accept).await;
+            a.send(remove).await;
+        } else {
+            a.send(remove).await;
+            b.send(accept).await;
+        }
+        // Either order is allowed. Accept first: both hear contact.added
+        // and presence, then the remove ends it (bob hears
+        // contact.removed). Remove first: the request is withdrawn (bob
+        // hears contact.removed) and the accept finds nothing.
+        let (acc, b_events) = reply_and_events(&mut b, "acc", &["contact.removed"]).await;
+        let accepted = match (acc["type"].as_str(), acc["code"].as_str()) {
+            (Some("ok"), _) => true,
+            (Some("error"), Some("not_found")) => false,
+            _ => panic!("round {round}: contact.accept -> {acc}"),
+        };
+        let (a_want, b_want): (&[&str], &[&str]) = if accepted {
+            (
+                &["contact.added", "presence"],
+                &["contact.added", "presence", "contact.removed"],
+            )
+        } else {
+            (&[], &["contact.removed"])
+        };
+        let (rm, a_events) = reply_and_events(&mut a, "rm", a_want).await;
+        assert_eq!(rm["type"], "ok", "round {round}: contact.remove -> {rm}");
+        a.expect_silence(100).await;
+        b.expect_silence(0).await;
         assert_eq!(
-            allowed, mutual,
-            "round {round}: list says mutual={mutual}, send -> {sent}"
+            a_events, a_want,
+            "round {round}: alice, accepted={accepted}"
         );
-        a.ok(json!({"type":"contact.remove","user":"bob"})).await;
-        let _ = a.drain(50).await;
-        let _ = b.drain(50).await;
+        assert_eq!(b_events, b_want, "round {round}: bob, accepted={accepted}");
+        // Both orders end with no contact: the lists and the permission
+        // to send agree with that.
+        assert_eq!(contacts(&mut a).await, json!([]), "round {round}");
+        assert_eq!(contacts(&mut b).await, json!([]), "round {round}");
+        b.err(
+            json!({"type":"msg.send","to":"alice","body":format!("round {round}")}),
+            "forbidden",
+        )
+        .await;
     }
 }

@@ -2,12 +2,12 @@
 //! acknowledgement, history" (direct conversations only).
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::Duration;
 
-use im_core::MemoryStore;
 use im_tests::*;
 use serde_json::{json, Value};
+
+use super::server;
 
 fn ack(conv: &str, seq: u64) -> Value {
     json!({"type":"msg.ack","conv":conv,"seq":seq})
@@ -68,7 +68,7 @@ async fn send_many(c: &mut Client, to: &str, n: usize, prefix: &str) {
 
 #[tokio::test]
 async fn offline_messages_are_replayed_in_order_before_synced() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     srv.befriend(&mut a, &mut b).await;
@@ -102,7 +102,7 @@ async fn offline_messages_are_replayed_in_order_before_synced() {
 
 #[tokio::test]
 async fn only_unacknowledged_messages_are_replayed() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     srv.befriend(&mut a, &mut b).await;
@@ -119,7 +119,7 @@ async fn only_unacknowledged_messages_are_replayed() {
 
 #[tokio::test]
 async fn delivery_is_at_least_once() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     srv.befriend(&mut a, &mut b).await;
@@ -141,7 +141,7 @@ async fn delivery_is_at_least_once() {
 
 #[tokio::test]
 async fn delivery_state_is_per_device() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut phone = srv.user_on("alice", "phone").await;
     let mut b = srv.user("bob").await;
     srv.befriend(&mut phone, &mut b).await;
@@ -163,7 +163,7 @@ async fn delivery_state_is_per_device() {
 
 #[tokio::test]
 async fn an_ack_past_the_last_message_counts_as_the_last() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     srv.befriend(&mut a, &mut b).await;
@@ -179,7 +179,7 @@ async fn an_ack_past_the_last_message_counts_as_the_last() {
 
 #[tokio::test]
 async fn cursors_never_move_backwards() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     srv.befriend(&mut a, &mut b).await;
@@ -201,7 +201,7 @@ async fn cursors_never_move_backwards() {
 
 #[tokio::test]
 async fn acknowledging_a_conversation_you_are_not_in_is_not_found() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     srv.befriend(&mut a, &mut b).await;
@@ -216,7 +216,7 @@ async fn acknowledging_a_conversation_you_are_not_in_is_not_found() {
 
 #[tokio::test]
 async fn sending_moves_the_senders_cursors_when_just_below() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut phone = srv.user_on("alice", "phone").await;
     let mut b = srv.user("bob").await;
     srv.befriend(&mut phone, &mut b).await;
@@ -250,7 +250,7 @@ async fn sending_moves_the_senders_cursors_when_just_below() {
 
 #[tokio::test]
 async fn replay_goes_most_recently_active_conversation_first() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     let mut c = srv.user("carol").await;
@@ -298,7 +298,7 @@ async fn replay_goes_most_recently_active_conversation_first() {
 
 #[tokio::test]
 async fn replay_is_cut_per_conversation_with_a_gap() {
-    let srv = crate::start_with(|c| c.limits.replay_max = 3);
+    let srv = server().config(|c| c.limits.replay_max = 3).start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     srv.befriend(&mut a, &mut b).await;
@@ -328,10 +328,12 @@ async fn replay_is_cut_per_conversation_with_a_gap() {
 
 #[tokio::test]
 async fn replay_is_cut_in_total_with_gaps() {
-    let srv = crate::start_with(|c| {
-        c.limits.replay_max = 3;
-        c.limits.replay_total_max = 4;
-    });
+    let srv = server()
+        .config(|c| {
+            c.limits.replay_max = 3;
+            c.limits.replay_total_max = 4;
+        })
+        .start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     let mut c = srv.user("carol").await;
@@ -385,7 +387,7 @@ async fn replay_is_cut_in_total_with_gaps() {
 
 #[tokio::test]
 async fn read_receipts_go_to_own_other_sessions_and_the_peer() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a1 = srv.user_on("alice", "phone").await;
     let mut b1 = srv.user_on("bob", "phone").await;
     srv.befriend(&mut a1, &mut b1).await;
@@ -432,7 +434,7 @@ async fn read_receipts_go_to_own_other_sessions_and_the_peer() {
 
 #[tokio::test]
 async fn an_offline_sender_learns_how_far_the_peer_read() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     srv.befriend(&mut a, &mut b).await;
@@ -459,7 +461,7 @@ async fn an_offline_sender_learns_how_far_the_peer_read() {
 
 #[tokio::test]
 async fn convs_lists_conversations_most_recently_active_first() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     let mut c = srv.user("carol").await;
@@ -542,7 +544,7 @@ async fn convs_lists_conversations_most_recently_active_first() {
 
 #[tokio::test]
 async fn history_pages_backwards() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     srv.befriend(&mut a, &mut b).await;
@@ -600,7 +602,7 @@ async fn history_pages_backwards() {
 
 #[tokio::test]
 async fn a_history_page_stops_early_past_about_one_mib() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     srv.befriend(&mut a, &mut b).await;
@@ -626,7 +628,7 @@ async fn a_history_page_stops_early_past_about_one_mib() {
 
 #[tokio::test]
 async fn history_of_a_short_conversation() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     srv.befriend(&mut a, &mut b).await;
@@ -645,7 +647,7 @@ async fn history_of_a_short_conversation() {
 
 #[tokio::test]
 async fn history_is_not_found_for_non_members() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     srv.befriend(&mut a, &mut b).await;
@@ -668,7 +670,7 @@ async fn history_is_not_found_for_non_members() {
 
 #[tokio::test]
 async fn replay_and_live_delivery_together_lose_nothing() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     let mut c = srv.user("carol").await;
@@ -728,8 +730,7 @@ async fn replay_and_live_delivery_together_lose_nothing() {
 
 #[tokio::test]
 async fn an_acknowledged_send_survives_a_server_restart() {
-    let store = Arc::new(MemoryStore::new());
-    let srv = crate::start_on(test_config(), store.clone());
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     srv.befriend(&mut a, &mut b).await;
@@ -737,9 +738,8 @@ async fn an_acknowledged_send_survives_a_server_restart() {
     wait_offline(&mut a, "bob").await;
     let ok1 = a.send_dm("bob", "before the restart").await;
     a.send_dm("bob", "also before").await;
-    drop(srv);
+    let srv = srv.restart();
     a.expect_closed().await;
-    let srv = crate::start_on(test_config(), store);
     let b = srv.user("bob").await;
     let r = &b.login_frames.replay;
     assert_eq!(seqs(r), [1, 2]);
@@ -756,13 +756,15 @@ async fn live_events_during_a_stalled_replay_wait_for_synced() {
     // A replay far bigger than the socket buffers and the outbound queue,
     // read by nobody for a while, stalls half-way; live events meanwhile
     // must be held until after `synced`.
-    let srv = crate::start_with(|c| {
-        c.limits.max_body = 60_000;
-        c.limits.replay_max = 10_000;
-        c.limits.replay_total_max = 10_000;
-        c.limits.outbound_queue = 16;
-        c.limits.max_in_flight = 8;
-    });
+    let srv = server()
+        .config(|c| {
+            c.limits.max_body = 60_000;
+            c.limits.replay_max = 10_000;
+            c.limits.replay_total_max = 10_000;
+            c.limits.outbound_queue = 16;
+            c.limits.max_in_flight = 8;
+        })
+        .start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     let mut c = srv.user("carol").await;
@@ -829,7 +831,7 @@ async fn live_events_during_a_stalled_replay_wait_for_synced() {
 
 #[tokio::test]
 async fn a_delivery_ack_batched_with_a_read_ack_does_not_mark_more_as_read() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     srv.befriend(&mut a, &mut b).await;

@@ -8,6 +8,8 @@ use std::time::Duration;
 use im_tests::*;
 use serde_json::{json, Value};
 
+use super::server;
+
 fn begin(name: &str, mime: Option<&str>, size: u64) -> Value {
     let mut f = json!({"type":"file.begin","name":name,"size":size});
     if let Some(m) = mime {
@@ -61,7 +63,7 @@ fn meta(file: &str, name: &str, mime: &str, data: &[u8]) -> Value {
 
 #[tokio::test]
 async fn file_methods_need_a_login() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut c = srv.client().await;
     c.err(begin("a.txt", None, 1), "unauthenticated").await;
     c.err(chunk("f-x", 0, b"a"), "unauthenticated").await;
@@ -74,7 +76,7 @@ async fn file_methods_need_a_login() {
 
 #[tokio::test]
 async fn file_begin_returns_an_id_and_checks_name_and_mime() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let r = a.ok(begin("cat.png", Some("image/png"), 48213)).await;
     let f1 = r["file"].as_str().expect("file id").to_owned();
@@ -120,7 +122,7 @@ async fn file_begin_returns_an_id_and_checks_name_and_mime() {
 
 #[tokio::test]
 async fn file_begin_over_max_file_is_too_large() {
-    let srv = crate::start_with(|c| c.limits.max_file = 1000);
+    let srv = server().config(|c| c.limits.max_file = 1000).start();
     let mut a = srv.user("alice").await;
     a.file_begin("max.bin", None, 1000).await;
     a.err(begin("big.bin", None, 1001), "too_large").await;
@@ -132,10 +134,12 @@ async fn file_begin_over_max_file_is_too_large() {
 
 #[tokio::test]
 async fn file_begin_over_the_quota_is_too_large() {
-    let srv = crate::start_with(|c| {
-        c.limits.user_quota = 1000;
-        c.limits.max_file = 5000;
-    });
+    let srv = server()
+        .config(|c| {
+            c.limits.user_quota = 1000;
+            c.limits.max_file = 5000;
+        })
+        .start();
     let mut a = srv.user("alice").await;
     // Over the quota even when empty-handed.
     a.err(begin("big.bin", None, 1001), "too_large").await;
@@ -151,7 +155,7 @@ async fn file_begin_over_the_quota_is_too_large() {
 
 #[tokio::test]
 async fn chunks_are_contiguous_from_zero_and_within_the_size() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let data = random_bytes(100, 2);
     let f = a.file_begin("a.bin", None, 100).await;
@@ -178,7 +182,7 @@ async fn chunks_are_contiguous_from_zero_and_within_the_size() {
 
 #[tokio::test]
 async fn chunk_size_and_encoding() {
-    let srv = crate::start_with(|c| c.limits.max_file = 200_000);
+    let srv = server().config(|c| c.limits.max_file = 200_000).start();
     let mut a = srv.user("alice").await;
     let data = random_bytes(CHUNK + 1, 3);
     let f = a.file_begin("a.bin", None, data.len()).await;
@@ -204,7 +208,7 @@ async fn chunk_size_and_encoding() {
 
 #[tokio::test]
 async fn chunks_after_end_conflict_and_others_uploads_are_not_found() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     let data = random_bytes(10, 4);
@@ -237,7 +241,7 @@ async fn chunks_after_end_conflict_and_others_uploads_are_not_found() {
 
 #[tokio::test]
 async fn file_status_reports_progress_and_done() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let data = random_bytes(70000, 5);
     let f = a.file_begin("a.bin", None, data.len()).await;
@@ -273,7 +277,7 @@ async fn file_status_reports_progress_and_done() {
 
 #[tokio::test]
 async fn an_interrupted_upload_resumes_where_file_status_says() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let token = a.token.clone().expect("token");
     let data = random_bytes(6 * CHUNK + 123, 6);
@@ -324,7 +328,7 @@ async fn an_interrupted_upload_resumes_where_file_status_says() {
 
 #[tokio::test]
 async fn chunks_may_be_pipelined() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let data = random_bytes(10 * CHUNK + 7, 7);
     let f = a.upload_pipelined("p.bin", None, &data).await;
@@ -333,7 +337,7 @@ async fn chunks_may_be_pipelined() {
 
 #[tokio::test]
 async fn file_end_returns_the_sha256_and_needs_every_byte() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let data = random_bytes(40000, 8);
     let f = a
@@ -363,7 +367,7 @@ async fn file_end_returns_the_sha256_and_needs_every_byte() {
 
 #[tokio::test]
 async fn an_empty_file_can_be_uploaded() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let f = a.file_begin("empty.txt", Some("text/plain"), 0).await;
     a.file_end(&f, b"").await;
@@ -374,7 +378,7 @@ async fn an_empty_file_can_be_uploaded() {
 
 #[tokio::test]
 async fn file_read_serves_the_uploader_in_pieces_of_at_most_32768_bytes() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let data = random_bytes(40000, 9);
     let f = a.upload("a.bin", None, &data).await;
@@ -406,7 +410,7 @@ async fn file_read_serves_the_uploader_in_pieces_of_at_most_32768_bytes() {
 
 #[tokio::test]
 async fn unfinished_and_unknown_files_cannot_be_read() {
-    let srv = crate::start();
+    let srv = server().start();
     let (mut a, mut b) = pair(&srv).await;
     let data = random_bytes(100, 11);
     let f = a.file_begin("a.bin", None, 100).await;
@@ -435,7 +439,7 @@ async fn unfinished_and_unknown_files_cannot_be_read() {
 
 #[tokio::test]
 async fn attachments_reach_the_receiver_with_their_metadata() {
-    let srv = crate::start();
+    let srv = server().start();
     let (mut a, mut b) = pair(&srv).await;
     let data = random_bytes(48213, 12);
     let f = a.upload("cat.png", Some("image/png"), &data).await;
@@ -496,7 +500,7 @@ async fn attachments_reach_the_receiver_with_their_metadata() {
 
 #[tokio::test]
 async fn an_offline_receiver_gets_the_attachment_in_the_replay() {
-    let srv = crate::start();
+    let srv = server().start();
     let (mut a, b) = pair(&srv).await;
     b.close().await;
     let data = random_bytes(5000, 13);
@@ -521,7 +525,7 @@ async fn an_offline_receiver_gets_the_attachment_in_the_replay() {
 
 #[tokio::test]
 async fn unknown_or_unreadable_attachments_are_not_found() {
-    let srv = crate::start();
+    let srv = server().start();
     let (mut a, mut b) = pair(&srv).await;
     let mut c = srv.user("carol").await;
     let carols = c.upload("carol.txt", None, b"carol's").await;
@@ -567,7 +571,7 @@ async fn unknown_or_unreadable_attachments_are_not_found() {
 
 #[tokio::test]
 async fn a_receiver_may_forward_an_attachment() {
-    let srv = crate::start();
+    let srv = server().start();
     let (mut a, mut b) = pair(&srv).await;
     let mut c = srv.user("carol").await;
     srv.befriend(&mut b, &mut c).await;
@@ -600,7 +604,7 @@ async fn a_receiver_may_forward_an_attachment() {
 
 #[tokio::test]
 async fn room_attachments_are_for_current_members() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     let mut c = srv.user("carol").await;
@@ -650,7 +654,7 @@ async fn room_attachments_are_for_current_members() {
 
 #[tokio::test]
 async fn file_url_gives_a_signed_link_for_an_hour() {
-    let srv = crate::start();
+    let srv = server().start();
     let (mut a, mut b) = pair(&srv).await;
     let f = a.upload("cat.png", Some("image/png"), b"\x89PNG...").await;
     let before = now_ms();
@@ -677,7 +681,7 @@ async fn file_url_gives_a_signed_link_for_an_hour() {
 
 #[tokio::test]
 async fn unfinished_uploads_are_removed_after_upload_ttl() {
-    let srv = crate::start_with(|c| c.limits.upload_ttl_secs = 1);
+    let srv = server().config(|c| c.limits.upload_ttl_secs = 1).start();
     let (mut a, mut b) = pair(&srv).await;
     // A file that was sent stays.
     let kept = random_bytes(1000, 16);

@@ -4,6 +4,8 @@ use im_tests::*;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
+use super::server;
+
 /// True when the frame carries no `id` (absent or null).
 fn no_id(v: &Value) -> bool {
     v.get("id").is_none_or(Value::is_null)
@@ -41,7 +43,7 @@ fn ping_of_len(len: usize, fill: char) -> String {
 
 #[tokio::test]
 async fn hello_is_the_first_frame() {
-    let srv = crate::start();
+    let srv = server().start();
     // `client()` reads the first frame before sending anything.
     let c = srv.client().await;
     assert_eq!(c.hello["type"], "hello");
@@ -53,7 +55,7 @@ async fn hello_is_the_first_frame() {
 
 #[tokio::test]
 async fn ping_gets_pong_echoing_id_before_and_after_login() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut c = srv.client().await;
     c.send_line(r#"{"type":"ping"}"#).await;
     let v = c.recv().await;
@@ -70,7 +72,7 @@ async fn ping_gets_pong_echoing_id_before_and_after_login() {
 
 #[tokio::test]
 async fn valid_ids_are_echoed_exactly() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut c = srv.client().await;
     let ids = vec![
         json!(0),
@@ -104,7 +106,7 @@ async fn valid_ids_are_echoed_exactly() {
 
 #[tokio::test]
 async fn malformed_frames_get_bad_request_and_the_connection_stays_open() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut c = srv.client().await;
     let long_id = "x".repeat(65);
     // (line, the id the reply must echo, or None when it cannot be read)
@@ -166,18 +168,25 @@ async fn malformed_frames_get_bad_request_and_the_connection_stays_open() {
     alive(&mut c).await;
     bad(&mut c, r#"{"id":1,"type":"ping","id":2}"#).await;
     alive(&mut c).await;
-    // Not UTF-8.
-    c.send_bytes(b"{\"type\":\"ping\",\"x\":\"\xff\xfe\"}\n")
-        .await;
-    let v = c.recv().await;
-    assert_eq!(v["type"], "error", "{v}");
-    assert_eq!(v["code"], "bad_request", "{v}");
-    alive(&mut c).await;
+}
+
+tcp_only! {
+    #[tokio::test]
+    async fn a_line_that_is_not_utf8_gets_bad_request_and_the_connection_stays_open() {
+        let srv = server().start();
+        let mut c = srv.client().await;
+        c.send_bytes(b"{\"type\":\"ping\",\"x\":\"\xff\xfe\"}\n")
+            .await;
+        let v = c.recv().await;
+        assert_eq!(v["type"], "error", "{v}");
+        assert_eq!(v["code"], "bad_request", "{v}");
+        alive(&mut c).await;
+    }
 }
 
 #[tokio::test]
 async fn malformed_frames_after_login_keep_the_session() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let v = bad(&mut a, r#"{"type":"presence.set","status":7,"id":3}"#).await;
     assert_eq!(v["id"], 3);
@@ -194,7 +203,7 @@ async fn malformed_frames_after_login_keep_the_session() {
 
 #[tokio::test]
 async fn unknown_fields_are_ignored_and_null_means_absent() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut c = srv.client().await;
     c.send_line(r#"{"type":"ping","id":1,"extra":{"deep":[1,2,{"x":null}]},"more":true}"#)
         .await;
@@ -217,7 +226,7 @@ async fn unknown_fields_are_ignored_and_null_means_absent() {
 
 #[tokio::test]
 async fn every_frame_gets_exactly_one_reply() {
-    let srv = crate::start();
+    let srv = server().start();
     srv.register("bob").await;
     let mut a = srv.user("alice").await;
     // Many frames, good and bad, in one write, without waiting.
@@ -291,7 +300,7 @@ async fn every_frame_gets_exactly_one_reply() {
 
 #[tokio::test]
 async fn a_reply_comes_before_the_events_its_request_causes() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     a.ok(json!({"type":"contact.add","user":"bob"})).await;
@@ -316,7 +325,7 @@ async fn a_reply_comes_before_the_events_its_request_causes() {
 
 #[tokio::test]
 async fn sixteen_consecutive_bad_requests_close_the_connection() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut c = srv.client().await;
     let mut batch = String::new();
     for i in 1..=16 {
@@ -338,7 +347,7 @@ async fn sixteen_consecutive_bad_requests_close_the_connection() {
 
 #[tokio::test]
 async fn sixteen_bad_requests_after_login_close_too() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     for _ in 0..15 {
         bad(&mut a, "{").await;
@@ -351,7 +360,7 @@ async fn sixteen_bad_requests_after_login_close_too() {
 
 #[tokio::test]
 async fn a_good_frame_resets_the_bad_request_streak() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut c = srv.client().await;
     for _ in 0..3 {
         for _ in 0..15 {
@@ -372,7 +381,7 @@ async fn a_good_frame_resets_the_bad_request_streak() {
 
 #[tokio::test]
 async fn an_oversized_frame_gets_too_large_and_the_connection_closes() {
-    let srv = crate::start_with(|c| c.limits.max_frame = 1024);
+    let srv = server().config(|c| c.limits.max_frame = 1024).start();
     let mut c = srv.client().await;
     alive(&mut c).await;
     c.send_line(&ping_of_len(1500, 'x')).await;
@@ -384,7 +393,7 @@ async fn an_oversized_frame_gets_too_large_and_the_connection_closes() {
 
 #[tokio::test]
 async fn an_oversized_frame_is_refused_before_its_newline() {
-    let srv = crate::start_with(|c| c.limits.max_frame = 1024);
+    let srv = server().config(|c| c.limits.max_frame = 1024).start();
     let mut a = srv.user("alice").await;
     // No terminator: the server must not wait for one.
     a.send_bytes(format!(r#"{{"type":"ping","pad":"{}"#, "y".repeat(3000)).as_bytes())
@@ -396,13 +405,12 @@ async fn an_oversized_frame_is_refused_before_its_newline() {
 
 #[tokio::test]
 async fn max_frame_counts_bytes_without_the_terminator() {
-    let srv = crate::start_with(|c| c.limits.max_frame = 256);
+    let srv = server().config(|c| c.limits.max_frame = 256).start();
     let mut c = srv.client().await;
-    // Exactly max_frame bytes, with "\n" and with "\r\n".
+    // Exactly max_frame bytes, of one-byte and of two-byte characters.
     c.send_line(&ping_of_len(256, 'x')).await;
     assert_eq!(c.recv().await, json!({"type":"pong","id":1}));
-    c.send_bytes(format!("{}\r\n", ping_of_len(256, 'é')).as_bytes())
-        .await;
+    c.send_line(&ping_of_len(256, 'é')).await;
     assert_eq!(c.recv().await, json!({"type":"pong","id":1}));
     // One byte over (fewer characters than bytes: bytes count).
     let over = ping_of_len(257, 'é');
@@ -415,7 +423,7 @@ async fn max_frame_counts_bytes_without_the_terminator() {
 
 #[tokio::test]
 async fn the_default_max_frame_is_65536_bytes() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut c = srv.client().await;
     c.send_line(&ping_of_len(65536, 'x')).await;
     assert_eq!(c.recv().await, json!({"type":"pong","id":1}));
@@ -427,7 +435,7 @@ async fn the_default_max_frame_is_65536_bytes() {
 
 #[tokio::test]
 async fn server_frames_are_not_limited_by_max_frame() {
-    let srv = crate::start_with(|c| c.limits.max_frame = 2048);
+    let srv = server().config(|c| c.limits.max_frame = 2048).start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     srv.befriend(&mut a, &mut b).await;
@@ -440,31 +448,42 @@ async fn server_frames_are_not_limited_by_max_frame() {
     assert!(r.to_string().len() > 10_000);
 }
 
-#[tokio::test]
-async fn crlf_and_empty_lines_are_tolerated() {
-    let srv = crate::start();
-    let mut c = srv.client().await;
-    c.send_bytes(b"\n\n\r\n{\"type\":\"ping\",\"id\":1}\r\n\n\n{\"type\":\"ping\",\"id\":2}\n\r\n")
-        .await;
-    assert_eq!(c.recv().await, json!({"type":"pong","id":1}));
-    assert_eq!(c.recv().await, json!({"type":"pong","id":2}));
-    // Empty lines get no reply at all, and do not count as bad requests.
-    c.expect_silence(300).await;
-    c.send_bytes("\n".repeat(40).as_bytes()).await;
-    c.expect_silence(200).await;
-    c.ok(json!({"type":"register","username":"alice","password":PASSWORD}))
-        .await;
-    // A CRLF login works like any other frame.
-    c.send_bytes(b"{\"type\":\"login\",\"username\":\"alice\",\"password\":\"password123\",\"id\":\"l\"}\r\n")
-        .await;
-    let ok = c.recv().await;
-    assert_eq!(ok["type"], "ok", "{ok}");
-    assert_eq!(ok["id"], "l");
+tcp_only! {
+    #[tokio::test]
+    async fn crlf_and_empty_lines_are_tolerated() {
+        let srv = server().start();
+        let mut c = srv.client().await;
+        c.send_bytes(b"\n\n\r\n{\"type\":\"ping\",\"id\":1}\r\n\n\n{\"type\":\"ping\",\"id\":2}\n\r\n")
+            .await;
+        assert_eq!(c.recv().await, json!({"type":"pong","id":1}));
+        assert_eq!(c.recv().await, json!({"type":"pong","id":2}));
+        // Empty lines get no reply at all, and do not count as bad requests.
+        c.expect_silence(300).await;
+        c.send_bytes("\n".repeat(40).as_bytes()).await;
+        c.expect_silence(200).await;
+        c.ok(json!({"type":"register","username":"alice","password":PASSWORD}))
+            .await;
+        // A CRLF login works like any other frame.
+        c.send_bytes(b"{\"type\":\"login\",\"username\":\"alice\",\"password\":\"password123\",\"id\":\"l\"}\r\n")
+            .await;
+        let ok = c.recv().await;
+        assert_eq!(ok["type"], "ok", "{ok}");
+        assert_eq!(ok["id"], "l");
+    }
+
+    #[tokio::test]
+    async fn a_crlf_terminator_does_not_count_towards_max_frame() {
+        let srv = server().config(|c| c.limits.max_frame = 256).start();
+        let mut c = srv.client().await;
+        c.send_bytes(format!("{}\r\n", ping_of_len(256, 'é')).as_bytes())
+            .await;
+        assert_eq!(c.recv().await, json!({"type":"pong","id":1}));
+    }
 }
 
 #[tokio::test]
 async fn checks_run_in_protocol_order() {
-    let srv = crate::start_with(|c| c.limits.max_body = 16);
+    let srv = server().config(|c| c.limits.max_body = 16).start();
     let big = "b".repeat(17);
     // Before login: a malformed frame is bad_request, not unauthenticated.
     let mut c = srv.client().await;
@@ -546,7 +565,7 @@ async fn checks_run_in_protocol_order() {
 
 #[tokio::test]
 async fn login_field_errors_win_over_conflict() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let token = a.token.clone().unwrap();
     // Already logged in, but the frame itself is wrong: bad_request first.

@@ -5,6 +5,8 @@ use std::collections::HashSet;
 use im_tests::*;
 use serde_json::{json, Value};
 
+use super::server;
+
 fn dm(to: &str, body: &str) -> Value {
     json!({"type":"msg.send","to":to,"body":body})
 }
@@ -30,7 +32,7 @@ async fn history(c: &mut Client, conv: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn a_direct_message_between_contacts() {
-    let srv = crate::start();
+    let srv = server().start();
     let (mut a, mut b) = pair(&srv).await;
     let ok = a.ok(dm("Bob", "hello bob")).await;
     assert_eq!(ok["conv"], "dm:alice:bob");
@@ -56,7 +58,9 @@ async fn a_direct_message_between_contacts() {
 
 #[tokio::test]
 async fn direct_conversation_ids_use_byte_order() {
-    let srv = crate::start_with(|c| c.policy.dm_requires_contact = false);
+    let srv = server()
+        .config(|c| c.policy.dm_requires_contact = false)
+        .start();
     srv.register("alice").await;
     srv.register("a.bc").await;
     let mut z = srv.user("zed").await;
@@ -69,7 +73,7 @@ async fn direct_conversation_ids_use_byte_order() {
 
 #[tokio::test]
 async fn a_non_contact_cannot_be_messaged() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut c = srv.user("carol").await;
     a.err(dm("carol", "hi"), "forbidden").await;
@@ -86,7 +90,9 @@ async fn a_non_contact_cannot_be_messaged() {
 
 #[tokio::test]
 async fn without_the_contact_policy_anyone_may_be_messaged_but_blocks_hold() {
-    let srv = crate::start_with(|c| c.policy.dm_requires_contact = false);
+    let srv = server()
+        .config(|c| c.policy.dm_requires_contact = false)
+        .start();
     let mut a = srv.user("alice").await;
     let mut c = srv.user("carol").await;
     let ok = a.ok(dm("carol", "hello stranger")).await;
@@ -105,7 +111,7 @@ async fn without_the_contact_policy_anyone_may_be_messaged_but_blocks_hold() {
 
 #[tokio::test]
 async fn blocked_either_way_is_forbidden() {
-    let srv = crate::start();
+    let srv = server().start();
     let (mut a, mut b) = pair(&srv).await;
     b.ok(json!({"type":"contact.block","user":"alice"})).await;
     a.expect("contact.removed").await;
@@ -119,7 +125,9 @@ async fn blocked_either_way_is_forbidden() {
 
 #[tokio::test]
 async fn messaging_yourself_is_a_bad_request() {
-    let srv = crate::start_with(|c| c.policy.dm_requires_contact = false);
+    let srv = server()
+        .config(|c| c.policy.dm_requires_contact = false)
+        .start();
     let mut a = srv.user("alice").await;
     a.err(dm("alice", "me"), "bad_request").await;
     a.err(dm("ALICE", "me"), "bad_request").await;
@@ -128,7 +136,7 @@ async fn messaging_yourself_is_a_bad_request() {
 
 #[tokio::test]
 async fn messaging_an_unknown_user_is_not_found() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     a.err(dm("nobody", "hi"), "not_found").await;
     a.err(json!({"type":"typing","to":"nobody"}), "not_found")
@@ -137,7 +145,7 @@ async fn messaging_an_unknown_user_is_not_found() {
 
 #[tokio::test]
 async fn exactly_one_of_to_and_room() {
-    let srv = crate::start();
+    let srv = server().start();
     let (mut a, mut b) = pair(&srv).await;
     a.err(
         json!({"type":"msg.send","to":"bob","room":"rust","body":"hi"}),
@@ -160,7 +168,7 @@ async fn exactly_one_of_to_and_room() {
 
 #[tokio::test]
 async fn empty_or_white_space_bodies_are_refused() {
-    let srv = crate::start();
+    let srv = server().start();
     let (mut a, mut b) = pair(&srv).await;
     for body in [
         "",
@@ -189,7 +197,7 @@ async fn empty_or_white_space_bodies_are_refused() {
 
 #[tokio::test]
 async fn body_size_is_limited_in_bytes() {
-    let srv = crate::start_with(|c| c.limits.max_body = 16);
+    let srv = server().config(|c| c.limits.max_body = 16).start();
     let (mut a, mut b) = pair(&srv).await;
     // 16 bytes (8 characters) is fine.
     a.ok(dm("bob", &"é".repeat(8))).await;
@@ -204,7 +212,7 @@ async fn body_size_is_limited_in_bytes() {
 
 #[tokio::test]
 async fn the_default_body_limit_is_16384_bytes() {
-    let srv = crate::start();
+    let srv = server().start();
     let (mut a, mut b) = pair(&srv).await;
     a.ok(dm("bob", &"x".repeat(16384))).await;
     assert_eq!(b.expect("msg").await["body"].as_str().unwrap().len(), 16384);
@@ -213,7 +221,7 @@ async fn the_default_body_limit_is_16384_bytes() {
 
 #[tokio::test]
 async fn seq_is_gapless_and_ts_never_decreases() {
-    let srv = crate::start();
+    let srv = server().start();
     let (mut a, mut b) = pair(&srv).await;
     // Both sides send at once, without waiting for replies.
     let n = 40;
@@ -259,7 +267,7 @@ async fn seq_is_gapless_and_ts_never_decreases() {
 
 #[tokio::test]
 async fn a_conversations_messages_arrive_in_seq_order() {
-    let srv = crate::start();
+    let srv = server().start();
     let (mut a, mut b) = pair(&srv).await;
     let mut batch = String::new();
     for i in 1..=100 {
@@ -290,7 +298,7 @@ async fn a_conversations_messages_arrive_in_seq_order() {
 
 #[tokio::test]
 async fn client_id_makes_a_send_idempotent() {
-    let srv = crate::start();
+    let srv = server().start();
     let (mut a, mut b) = pair(&srv).await;
     let first = a.ok(dm_cid("bob", "once", "c-1")).await;
     let m = b.expect("msg").await;
@@ -320,7 +328,7 @@ async fn client_id_makes_a_send_idempotent() {
 
 #[tokio::test]
 async fn client_id_is_scoped_to_the_conversation() {
-    let srv = crate::start();
+    let srv = server().start();
     let (mut a, mut b) = pair(&srv).await;
     let mut c = srv.user("carol").await;
     srv.befriend(&mut a, &mut c).await;
@@ -334,7 +342,7 @@ async fn client_id_is_scoped_to_the_conversation() {
 
 #[tokio::test]
 async fn a_retried_send_succeeds_even_after_the_contact_ended() {
-    let srv = crate::start();
+    let srv = server().start();
     let (mut a, mut b) = pair(&srv).await;
     let first = a.ok(dm_cid("bob", "hi", "retry-me")).await;
     b.expect("msg").await;
@@ -355,7 +363,7 @@ async fn a_retried_send_succeeds_even_after_the_contact_ended() {
 
 #[tokio::test]
 async fn client_id_is_at_most_64_characters() {
-    let srv = crate::start();
+    let srv = server().start();
     let (mut a, mut b) = pair(&srv).await;
     let cid = "é".repeat(64);
     a.ok(dm_cid("bob", "ok", &cid)).await;
@@ -367,7 +375,7 @@ async fn client_id_is_at_most_64_characters() {
 
 #[tokio::test]
 async fn the_senders_other_sessions_get_a_carbon() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user_on("alice", "phone").await;
     let mut b = srv.user("bob").await;
     srv.befriend(&mut a, &mut b).await;
@@ -390,7 +398,7 @@ async fn the_senders_other_sessions_get_a_carbon() {
 
 #[tokio::test]
 async fn typing_notifications() {
-    let srv = crate::start();
+    let srv = server().start();
     let (mut a, mut b) = pair(&srv).await;
     let mut b2 = srv.user_on("bob", "laptop").await;
     a.ok(json!({"type":"typing","to":"BOB"})).await;
@@ -419,7 +427,7 @@ async fn typing_notifications() {
 
 #[tokio::test]
 async fn usernames_in_msg_send_are_normalised() {
-    let srv = crate::start();
+    let srv = server().start();
     let (mut a, mut b) = pair(&srv).await;
     let ok = a.ok(dm("ＢＯＢ", "wide")).await;
     assert_eq!(ok["conv"], "dm:alice:bob");

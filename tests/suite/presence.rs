@@ -3,6 +3,8 @@
 
 use serde_json::{json, Value};
 
+use super::server;
+
 fn set(status: &str) -> Value {
     json!({"type":"presence.set","status":status})
 }
@@ -35,7 +37,7 @@ fn assert_offline(p: &Value, user: &str, not_before: i64) {
 
 #[tokio::test]
 async fn the_first_session_announces_online_with_no_note() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     srv.befriend(&mut a, &mut b).await;
@@ -57,7 +59,7 @@ async fn the_first_session_announces_online_with_no_note() {
 
 #[tokio::test]
 async fn presence_set_reaches_contacts_and_own_other_sessions() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user_on("alice", "phone").await;
     let mut b = srv.user("bob").await;
     let mut c = srv.user("carol").await;
@@ -89,7 +91,7 @@ async fn presence_set_reaches_contacts_and_own_other_sessions() {
 
 #[tokio::test]
 async fn a_note_change_alone_is_announced() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     srv.befriend(&mut a, &mut b).await;
@@ -103,7 +105,7 @@ async fn a_note_change_alone_is_announced() {
 
 #[tokio::test]
 async fn setting_the_same_presence_again_sends_nothing() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     srv.befriend(&mut a, &mut b).await;
@@ -120,7 +122,7 @@ async fn setting_the_same_presence_again_sends_nothing() {
 
 #[tokio::test]
 async fn presence_set_validation() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     srv.befriend(&mut a, &mut b).await;
@@ -142,7 +144,7 @@ async fn presence_set_validation() {
 
 #[tokio::test]
 async fn strangers_and_pending_contacts_never_see_presence() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut c = srv.user("carol").await;
     let mut d = srv.user("dave").await;
     let mut e = srv.user("erin").await;
@@ -175,7 +177,7 @@ async fn strangers_and_pending_contacts_never_see_presence() {
 
 #[tokio::test]
 async fn closing_the_last_session_sends_offline_with_last_seen() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     srv.befriend(&mut a, &mut b).await;
@@ -193,7 +195,7 @@ async fn closing_the_last_session_sends_offline_with_last_seen() {
 
 #[tokio::test]
 async fn logout_sends_offline_with_last_seen() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     srv.befriend(&mut a, &mut b).await;
@@ -207,7 +209,7 @@ async fn logout_sends_offline_with_last_seen() {
 
 #[tokio::test]
 async fn an_idle_timeout_sends_offline_with_last_seen() {
-    let srv = crate::start_with(|c| c.limits.idle_timeout_secs = 1);
+    let srv = server().config(|c| c.limits.idle_timeout_secs = 1).start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     srv.befriend(&mut a, &mut b).await;
@@ -220,7 +222,7 @@ async fn an_idle_timeout_sends_offline_with_last_seen() {
 
 #[tokio::test]
 async fn a_user_is_online_while_any_session_lives() {
-    let srv = crate::start();
+    let srv = server().start();
     let a1 = srv.user_on("alice", "phone").await;
     let mut b = srv.user("bob").await;
     let mut a1 = a1;
@@ -245,7 +247,7 @@ async fn a_user_is_online_while_any_session_lives() {
 
 #[tokio::test]
 async fn a_second_session_keeps_the_chosen_status() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user_on("alice", "phone").await;
     let mut b = srv.user("bob").await;
     srv.befriend(&mut a, &mut b).await;
@@ -261,7 +263,7 @@ async fn a_second_session_keeps_the_chosen_status() {
 
 #[tokio::test]
 async fn every_session_of_a_contact_gets_presence() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b1 = srv.user_on("bob", "phone").await;
     srv.befriend(&mut a, &mut b1).await;
@@ -276,7 +278,7 @@ async fn every_session_of_a_contact_gets_presence() {
 
 #[tokio::test]
 async fn the_roster_shows_offline_contacts_with_last_seen() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     srv.befriend(&mut a, &mut b).await;

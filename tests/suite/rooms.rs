@@ -8,6 +8,8 @@ use std::time::Duration;
 use im_tests::*;
 use serde_json::{json, Value};
 
+use super::server;
+
 // ---------------------------------------------------------------- frames
 
 fn create(name: &str) -> Value {
@@ -161,7 +163,7 @@ async fn wait_offline(watcher: &mut Client, who: &str) {
 
 #[tokio::test]
 async fn room_create_replies_with_the_conv_and_validates() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     // Names are normalised like usernames.
     let ok = a
@@ -228,7 +230,7 @@ async fn room_create_replies_with_the_conv_and_validates() {
 
 #[tokio::test]
 async fn the_creator_is_the_owner_and_first_member_and_rooms_are_public_by_default() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     a.ok(json!({"type":"room.create","name":"rust","topic":"Rust talk"}))
         .await;
@@ -270,7 +272,7 @@ async fn the_creator_is_the_owner_and_first_member_and_rooms_are_public_by_defau
 
 #[tokio::test]
 async fn room_list_searches_public_rooms_most_members_first() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     let mut c = srv.user("carol").await;
@@ -336,7 +338,7 @@ async fn room_list_searches_public_rooms_most_members_first() {
 
 #[tokio::test]
 async fn room_list_returns_at_most_100_rooms() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     for i in 0..=100 {
@@ -355,7 +357,7 @@ async fn room_list_returns_at_most_100_rooms() {
 
 #[tokio::test]
 async fn room_join_rules() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     a.ok(create("rust")).await;
@@ -390,7 +392,7 @@ async fn room_join_rules() {
 
 #[tokio::test]
 async fn joins_and_leaves_reach_every_session_of_every_member() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a1 = srv.user_on("alice", "phone").await;
     let mut a2 = srv.user_on("alice", "laptop").await;
     let mut c = srv.user("carol").await;
@@ -450,7 +452,7 @@ async fn joins_and_leaves_reach_every_session_of_every_member() {
 
 #[tokio::test]
 async fn when_the_owner_leaves_the_longest_standing_member_becomes_owner() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     let mut c = srv.user("carol").await;
@@ -511,7 +513,7 @@ async fn when_the_owner_leaves_the_longest_standing_member_becomes_owner() {
 
 #[tokio::test]
 async fn invitations_open_private_rooms_once() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b1 = srv.user_on("bob", "phone").await;
     let mut b2 = srv.user_on("bob", "laptop").await;
@@ -589,7 +591,7 @@ async fn invitations_open_private_rooms_once() {
 
 #[tokio::test]
 async fn invitation_errors() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut d = srv.user("dave").await;
     let mut e = srv.user("eve").await;
@@ -627,7 +629,7 @@ async fn invitation_errors() {
 
 #[tokio::test]
 async fn a_blocked_user_cannot_invite_the_blocker() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut m = srv.user("mallory").await;
     let mut e = srv.user("eve").await;
@@ -662,7 +664,7 @@ async fn a_blocked_user_cannot_invite_the_blocker() {
 
 #[tokio::test]
 async fn room_members_shows_roles_and_online_flags_to_those_allowed() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     let mut d = srv.user("dave").await;
@@ -711,7 +713,7 @@ async fn room_members_shows_roles_and_online_flags_to_those_allowed() {
 
 #[tokio::test]
 async fn the_owner_sets_the_topic_and_members_are_told() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a1 = srv.user_on("alice", "phone").await;
     let mut a2 = srv.user_on("alice", "laptop").await;
     let mut b = srv.user("bob").await;
@@ -779,7 +781,7 @@ async fn the_owner_sets_the_topic_and_members_are_told() {
 
 #[tokio::test]
 async fn the_owner_kicks_and_bans_until_unbanned() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     let mut m1 = srv.user_on("mallory", "phone").await;
@@ -860,7 +862,7 @@ async fn the_owner_kicks_and_bans_until_unbanned() {
 
 #[tokio::test]
 async fn a_room_message_reaches_every_session_of_every_member_but_the_sender() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a1 = srv.user_on("alice", "phone").await;
     let mut a2 = srv.user_on("alice", "laptop").await;
     let mut b1 = srv.user_on("bob", "phone").await;
@@ -902,7 +904,7 @@ async fn a_room_message_reaches_every_session_of_every_member_but_the_sender() {
 
 #[tokio::test]
 async fn who_may_send_to_a_room() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut d = srv.user("dave").await;
     a.ok(create("rust")).await;
@@ -929,7 +931,7 @@ async fn who_may_send_to_a_room() {
 
 #[tokio::test]
 async fn room_seq_is_gapless_and_in_order_with_concurrent_senders() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     let mut c = srv.user("carol").await;
@@ -1006,7 +1008,7 @@ async fn room_seq_is_gapless_and_in_order_with_concurrent_senders() {
 
 #[tokio::test]
 async fn client_id_makes_a_room_send_idempotent() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     a.ok(create("rust")).await;
@@ -1046,7 +1048,7 @@ async fn client_id_makes_a_room_send_idempotent() {
 
 #[tokio::test]
 async fn typing_in_a_room_reaches_the_other_members() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a1 = srv.user_on("alice", "phone").await;
     let mut a2 = srv.user_on("alice", "laptop").await;
     let mut b1 = srv.user_on("bob", "phone").await;
@@ -1075,7 +1077,7 @@ async fn typing_in_a_room_reaches_the_other_members() {
 
 #[tokio::test]
 async fn room_messages_are_not_filtered_by_blocks() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     srv.befriend(&mut a, &mut b).await;
@@ -1109,7 +1111,7 @@ async fn room_messages_are_not_filtered_by_blocks() {
 
 #[tokio::test]
 async fn offline_members_get_only_what_was_said_after_they_joined() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     a.ok(create("rust")).await;
     a.ok(say("rust", "before1")).await;
@@ -1156,7 +1158,7 @@ async fn offline_members_get_only_what_was_said_after_they_joined() {
 
 #[tokio::test]
 async fn room_replay_is_cut_with_a_gap_and_history_holds_the_rest() {
-    let srv = crate::start_with(|c| c.limits.replay_max = 3);
+    let srv = server().config(|c| c.limits.replay_max = 3).start();
     let mut a = srv.user("alice").await;
     a.ok(create("rust")).await;
     for i in 1..=4 {
@@ -1190,7 +1192,7 @@ async fn room_replay_is_cut_with_a_gap_and_history_holds_the_rest() {
 
 #[tokio::test]
 async fn replay_orders_rooms_and_direct_conversations_by_activity() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     let mut c = srv.user("carol").await;
@@ -1226,7 +1228,7 @@ async fn replay_orders_rooms_and_direct_conversations_by_activity() {
 
 #[tokio::test]
 async fn members_read_the_whole_history_and_others_get_not_found() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     let mut c = srv.user("carol").await;
@@ -1272,7 +1274,7 @@ async fn members_read_the_whole_history_and_others_get_not_found() {
 
 #[tokio::test]
 async fn convs_lists_rooms_from_joining_with_unread_counts_alongside_dms() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     let mut c = srv.user("carol").await;
@@ -1376,7 +1378,7 @@ async fn convs_lists_rooms_from_joining_with_unread_counts_alongside_dms() {
 
 #[tokio::test]
 async fn room_acks_are_per_device_and_receipts_go_only_to_the_readers_other_sessions() {
-    let srv = crate::start();
+    let srv = server().start();
     let mut a = srv.user("alice").await;
     let mut b1 = srv.user_on("bob", "phone").await;
     let mut b2 = srv.user_on("bob", "laptop").await;
@@ -1449,7 +1451,7 @@ async fn a_room_of_50_members_gets_every_message_in_order() {
     const SENDERS: usize = 5;
     const PER_SENDER: usize = 4;
     const TOTAL: usize = SENDERS * PER_SENDER;
-    let srv = crate::start();
+    let srv = server().start();
     let mut cs = Vec::with_capacity(MEMBERS);
     for i in 0..MEMBERS {
         cs.push(srv.user(&format!("m{i:02}")).await);
@@ -1512,19 +1514,17 @@ async fn a_room_of_50_members_gets_every_message_in_order() {
 
 #[tokio::test]
 async fn leaving_a_room_whose_actor_had_retired_still_tells_the_leaver() {
-    let srv = crate::start_with(|c| c.limits.conv_idle_secs = 1);
+    let srv = server().config(|c| c.limits.conv_idle_secs = 1).start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     a.ok(json!({"type":"room.create","name":"quiet"})).await;
     b.ok(json!({"type":"room.join","name":"quiet"})).await;
     a.expect("room.joined").await;
     b.expect("room.joined").await;
-    // Let the room's actor go idle and stop (pinging to stay connected).
-    for _ in 0..12 {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        assert_eq!(a.request(json!({"type":"ping"})).await["type"], "pong");
-        assert_eq!(b.request(json!({"type":"ping"})).await["type"], "pong");
-    }
+    // Let the room's actor go idle and retire.
+    assert_eq!(srv.census().await.conversations, 1, "the room's actor");
+    let census = srv.census_until(|c| c.conversations == 0).await;
+    assert_eq!(census.conversations, 0, "the room's actor retired");
     b.ok(json!({"type":"room.leave","name":"quiet"})).await;
     let left = b.expect("room.left").await;
     assert_eq!(

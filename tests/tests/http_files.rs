@@ -5,23 +5,11 @@
 //! the real server binary keeping files in `files.dir` across a restart.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use hmac::{Hmac, Mac};
-use im_core::{store::AccountStore, Config, MemoryStore};
 use im_tests::process::ServerProcess;
 use im_tests::*;
 use serde_json::json;
-
-fn start_with(f: impl FnOnce(&mut Config)) -> TestServer {
-    let mut c = test_config();
-    f(&mut c);
-    TestServer::start_over(Transport::Tcp, c, Arc::new(MemoryStore::new()))
-}
-
-fn start() -> TestServer {
-    start_with(|_| {})
-}
 
 fn bearer(token: &str) -> String {
     format!("Bearer {token}")
@@ -61,7 +49,9 @@ fn same_bytes(got: &[u8], want: &[u8], what: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_10_mib_file_round_trips_over_tcp_websocket_and_http() {
     const SIZE: usize = 10 << 20;
-    let srv = start_with(|c| c.limits.max_file = SIZE as u64);
+    let srv = TestServer::builder()
+        .config(|c| c.limits.max_file = SIZE as u64)
+        .start();
     let mut a = srv.user("alice").await;
     let data = random_bytes(SIZE, 42);
     // Over TCP, every chunk sent without waiting for its ok.
@@ -94,7 +84,7 @@ async fn a_10_mib_file_round_trips_over_tcp_websocket_and_http() {
 
 #[tokio::test]
 async fn head_gives_the_headers_without_the_body() {
-    let srv = start();
+    let srv = TestServer::start();
     let mut a = srv.user("alice").await;
     let data = random_bytes(5000, 1);
     let f = a.upload("pic.png", Some("image/png"), &data).await;
@@ -132,7 +122,7 @@ async fn head_gives_the_headers_without_the_body() {
 
 #[tokio::test]
 async fn range_requests() {
-    let srv = start();
+    let srv = TestServer::start();
     let mut a = srv.user("alice").await;
     let data = random_bytes(1000, 2);
     let f = a.upload("clip.mp4", Some("video/mp4"), &data).await;
@@ -178,7 +168,7 @@ async fn range_requests() {
 
 #[tokio::test]
 async fn etag_and_if_none_match() {
-    let srv = start();
+    let srv = TestServer::start();
     let mut a = srv.user("alice").await;
     let data = random_bytes(3000, 3);
     let f = a.upload("a.bin", None, &data).await;
@@ -216,7 +206,7 @@ async fn etag_and_if_none_match() {
 
 #[tokio::test]
 async fn headers_keep_uploaded_content_from_running() {
-    let srv = start();
+    let srv = TestServer::start();
     let mut a = srv.user("alice").await;
     let cases: &[(Option<&str>, &str, &str)] = &[
         (Some("image/png"), "image/png", "inline"),
@@ -277,7 +267,7 @@ async fn headers_keep_uploaded_content_from_running() {
 
 #[tokio::test]
 async fn downloads_need_a_valid_token_and_the_right_to_read() {
-    let srv = start();
+    let srv = TestServer::start();
     let (mut a, mut b) = pair(&srv).await;
     let c = srv.user("carol").await;
     let data = random_bytes(2000, 5);
@@ -359,8 +349,7 @@ fn parts(url: &str) -> (String, i64, String) {
 
 #[tokio::test]
 async fn signed_links_work_without_a_token_and_cannot_be_altered() {
-    let store = Arc::new(MemoryStore::new());
-    let srv = TestServer::start_on(test_config(), store.clone());
+    let srv = TestServer::start();
     let (mut a, mut b) = pair(&srv).await;
     let data = random_bytes(4000, 6);
     let f = a.upload("song.mp3", Some("audio/mpeg"), &data).await;
@@ -412,7 +401,7 @@ async fn signed_links_work_without_a_token_and_cannot_be_altered() {
     // Expired: a link signed exactly as the server signs (HMAC-SHA256 of
     // "<id>:<exp>" with the store's secret, checked against the server's
     // own link first), but with an `exp` in the past.
-    let secret = store.server_secret().expect("server secret");
+    let secret = srv.data().store.server_secret().expect("server secret");
     let sign = |id: &str, exp: i64| {
         let mut mac = HmacSha256::new_from_slice(&secret).expect("hmac key");
         mac.update(format!("{id}:{exp}").as_bytes());
@@ -483,7 +472,7 @@ async fn upload_named(c: &mut Client, name: &str, mime: &str, data: &[u8]) -> Op
 
 #[tokio::test]
 async fn hostile_names_are_only_metadata() {
-    let srv = start();
+    let srv = TestServer::start();
     let (mut a, mut b) = pair(&srv).await;
     for (i, name) in HOSTILE.iter().enumerate() {
         let data = random_bytes(1000 + i, 100 + i as u64);

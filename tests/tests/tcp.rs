@@ -1,24 +1,14 @@
-//! The protocol suite over TCP (newline-delimited JSON).
+//! The protocol suite over TCP (newline-delimited JSON) on the memory
+//! store.
 
-use std::sync::Arc;
+use im_tests::{StoreKind, Transport};
 
-use im_core::{Config, Store};
-use im_tests::{test_config, TestServer, Transport};
+const TRANSPORT: Transport = Transport::Tcp;
+const STORE: StoreKind = StoreKind::Memory;
 
-const T: Transport = Transport::Tcp;
-
-fn start() -> TestServer {
-    TestServer::start_over(T, test_config(), Arc::new(im_core::MemoryStore::new()))
-}
-
-fn start_with(f: impl FnOnce(&mut Config)) -> TestServer {
-    let mut c = test_config();
-    f(&mut c);
-    TestServer::start_over(T, c, Arc::new(im_core::MemoryStore::new()))
-}
-
-fn start_on(config: Config, store: Arc<dyn Store>) -> TestServer {
-    TestServer::start_over(T, config, store)
+/// Raw line framing is what this transport has: its tests run here.
+macro_rules! tcp_only {
+    ($($test:item)*) => { $($test)* };
 }
 
 #[path = "../suite/mod.rs"]

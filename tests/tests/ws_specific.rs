@@ -2,25 +2,17 @@
 //! 1009, protocol-level ping/pong, `/healthz`, mounting our routes in an
 //! integrator's own App, and TCP and WebSocket users talking to each other.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use im_core::{Config, MemoryStore};
 use im_tests::*;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 
-fn start_with(f: impl FnOnce(&mut Config)) -> TestServer {
-    let mut c = test_config();
-    f(&mut c);
-    TestServer::start_over(Transport::Ws, c, Arc::new(MemoryStore::new()))
-}
-
 #[tokio::test]
 async fn binary_messages_get_bad_request_and_the_connection_stays() {
-    let srv = start_with(|_| {});
+    let srv = TestServer::builder().transport(Transport::Ws).start();
     let mut c = srv.client().await;
     c.ws()
         .send(Message::binary(b"{\"type\":\"ping\"}".to_vec()))
@@ -33,7 +25,10 @@ async fn binary_messages_get_bad_request_and_the_connection_stays() {
 
 #[tokio::test]
 async fn an_oversized_message_gets_too_large_and_close_1009() {
-    let srv = start_with(|c| c.limits.max_frame = 1000);
+    let srv = TestServer::builder()
+        .transport(Transport::Ws)
+        .config(|c| c.limits.max_frame = 1000)
+        .start();
     let mut c = srv.client().await;
     let big = json!({"type":"ping","pad":"x".repeat(2000)}).to_string();
     c.ws().send(Message::text(big)).await.unwrap();
@@ -59,7 +54,10 @@ async fn an_oversized_message_gets_too_large_and_close_1009() {
 
 #[tokio::test]
 async fn answering_server_pings_keeps_an_idle_connection_open() {
-    let srv = start_with(|c| c.limits.idle_timeout_secs = 1);
+    let srv = TestServer::builder()
+        .transport(Transport::Ws)
+        .config(|c| c.limits.idle_timeout_secs = 1)
+        .start();
     let mut c = srv.client().await;
     // Sends no frame for 3 idle timeouts; only answers pings (tungstenite
     // does as we read).
@@ -78,45 +76,44 @@ async fn answering_server_pings_keeps_an_idle_connection_open() {
 
 #[tokio::test]
 async fn a_client_ping_counts_as_activity() {
-    let srv = start_with(|c| c.limits.idle_timeout_secs = 1);
+    let srv = TestServer::builder()
+        .transport(Transport::Ws)
+        .config(|c| c.limits.idle_timeout_secs = 2)
+        .start();
     let mut c = srv.client().await;
-    for _ in 0..8 {
+    let mut silent = srv.client().await;
+    // For two and a half timeouts `c` sends a ping every 300 ms and reads
+    // nothing, so it answers none of the server's pings (tungstenite
+    // answers them only as it reads): its pings alone keep it open. The
+    // margins (300 ms against 2 s; 5 s against 2 s) hold on a loaded box.
+    let mut every = tokio::time::interval(Duration::from_millis(300));
+    let until = tokio::time::Instant::now() + Duration::from_secs(5);
+    while tokio::time::Instant::now() < until {
+        every.tick().await;
         c.ws()
             .send(Message::Ping(b"hi".to_vec().into()))
             .await
-            .unwrap();
-        // Read only our pong; do not answer the server's pings.
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
-        while let Ok(Some(Ok(m))) = tokio::time::timeout_at(deadline, c.ws().next()).await {
-            if matches!(m, Message::Pong(_)) {
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+            .expect("connection closed while pinging");
     }
     assert_eq!(c.request(json!({"type":"ping"})).await["type"], "pong");
+    // Meanwhile the connection that said nothing was closed.
+    assert!(silent.expect_closed().await.is_empty());
 }
 
 #[tokio::test]
 async fn healthz_reports_status() {
-    let srv = start_with(|_| {});
+    let srv = TestServer::builder().transport(Transport::Ws).start();
     let _c = srv.client().await;
-    let mut s = tokio::net::TcpStream::connect(srv.http).await.unwrap();
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).await.unwrap();
-    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
-    let body: Value = serde_json::from_str(resp.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let r = http_get(srv.http, "/healthz", &[]).await;
+    assert_eq!(r.status, 200);
+    let body: Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(body["status"], "ok");
     assert_eq!(body["sessions"], 1);
 }
 
 #[tokio::test]
 async fn tcp_and_websocket_users_talk_to_each_other() {
-    let srv = start_with(|_| {});
+    let srv = TestServer::builder().transport(Transport::Ws).start();
     srv.register("bob").await; // over WebSocket
     let mut a = Client::connect(srv.addr).await; // alice over TCP
     a.ok(json!({"type":"register","username":"alice","password":PASSWORD}))
@@ -175,7 +172,7 @@ async fn our_routes_mount_in_an_integrators_app() {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         actix_rt::System::new().block_on(async move {
-            let hub = im_core::Hub::in_memory(test_config());
+            let (hub, _store) = TestServer::builder().hub();
             let server = HttpServer::new(move || {
                 App::new()
                     .configure(im_transport_ws::routes(hub.clone()))
@@ -191,23 +188,21 @@ async fn our_routes_mount_in_an_integrators_app() {
     let addr = rx.recv_timeout(WAIT).unwrap();
     let mut c = Client::connect_ws(addr).await;
     assert_eq!(c.request(json!({"type":"ping"})).await["type"], "pong");
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    s.write_all(b"GET /mine HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).await.unwrap();
-    assert!(resp.ends_with("integrator"), "{resp}");
+    let r = http_get(addr, "/mine", &[]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, b"integrator");
 }
 
 #[tokio::test]
 async fn a_tab_that_stops_reading_is_cut_off_and_its_messages_replay() {
     const N: u64 = 600;
-    let srv = start_with(|c| {
-        c.limits.outbound_queue = 16;
-        c.limits.replay_max = 1000;
-    });
+    let srv = TestServer::builder()
+        .transport(Transport::Ws)
+        .config(|c| {
+            c.limits.outbound_queue = 16;
+            c.limits.replay_max = 1000;
+        })
+        .start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     srv.befriend(&mut a, &mut b).await;

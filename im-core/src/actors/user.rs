@@ -197,7 +197,6 @@ impl UserActor {
     fn go_offline(&mut self, ctx: &mut Context<Self>) {
         let now = now_millis();
         let frame = ServerFrame::offline(self.user.clone(), Some(now)).encode();
-        self.broadcast_presence(&frame);
         let svc = self.svc.clone();
         let user = self.user.clone();
         let f = async move {
@@ -205,7 +204,13 @@ impl UserActor {
                 tracing::warn!(error = %e, "could not record last_seen");
             }
         };
-        ctx.wait(f.into_actor(self));
+        // `last_seen` is stored before anyone hears we are offline, so a
+        // roster read after the `presence` shows it (nothing is handled
+        // meanwhile: a roster asking us waits for the write).
+        ctx.wait(
+            f.into_actor(self)
+                .map(move |(), act, _| act.broadcast_presence(&frame)),
+        );
         self.try_retire(ctx);
     }
 

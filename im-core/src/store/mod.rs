@@ -39,6 +39,8 @@ pub mod rooms;
 pub use accounts::{AccountStore, DeviceRecord, UserRecord};
 pub use contacts::{ContactState, ContactStore, Relation};
 pub use files::{FileRecord, FileStore};
+#[cfg(feature = "testing")]
+pub use memory::CommitGate;
 pub use memory::MemoryStore;
 pub use messages::{
     Appended, ConvSummary, CursorOutcome, CursorUpdate, MessageStore, NewMessage, StoredMessage,

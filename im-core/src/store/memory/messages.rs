@@ -8,6 +8,11 @@ impl MessageStore for MemoryStore {
         messages: &[NewMessage],
         cursors: &[CursorUpdate],
     ) -> StoreResult<(Vec<Appended>, Vec<CursorOutcome>)> {
+        #[cfg(feature = "testing")]
+        let _open = self
+            .commit_gate
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut g = self.lock()?;
         let mut appended = Vec::with_capacity(messages.len());
         for m in messages {

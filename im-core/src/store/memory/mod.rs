@@ -57,12 +57,33 @@ struct Inner {
 #[derive(Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    /// Held for writing by [`MemoryStore::hold_commits`]; `write_batch`
+    /// waits for it.
+    #[cfg(feature = "testing")]
+    commit_gate: std::sync::RwLock<()>,
 }
+
+/// While alive, [`MessageStore::write_batch`] on its [`MemoryStore`] waits:
+/// a commit that takes as long as the test wants.
+#[cfg(feature = "testing")]
+pub struct CommitGate<'a>(#[allow(dead_code)] std::sync::RwLockWriteGuard<'a, ()>);
 
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> MemoryStore {
         MemoryStore::default()
+    }
+
+    /// Holds every commit of messages and cursors until the returned gate
+    /// is dropped (feature `testing`): for tests of what happens while a
+    /// write is not yet durable.
+    #[cfg(feature = "testing")]
+    pub fn hold_commits(&self) -> CommitGate<'_> {
+        CommitGate(
+            self.commit_gate
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 
     fn lock(&self) -> StoreResult<MutexGuard<'_, Inner>> {

@@ -1,0 +1,363 @@
+//! [`TestServer`]: the core and both transports on port 0, in a thread of
+//! their own (their own actix system), on the store a test chooses.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use im_tests::{StoreKind, TestServer, Transport};
+//! let srv = TestServer::builder()
+//!     .transport(Transport::Ws)
+//!     .store(StoreKind::Sqlite)
+//!     .config(|c| c.limits.max_body = 16)
+//!     .start();
+//! let alice = srv.user("alice").await; // over WebSocket
+//! # }
+//! ```
+//!
+//! `new_hub` is the only place the tests build the core; when the hub's
+//! constructor changes, it is the one function to edit.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use im_core::blob::{BlobStore, MemoryBlobStore};
+use im_core::{Config, Hub, MemoryStore, Store};
+use im_store::{FsBlobStore, StoreOptions, Synchronous};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::client::{Client, WAIT};
+
+/// Which transport a server's [`TestServer::client`]s speak. A test server
+/// always serves both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// Newline-delimited JSON over TCP.
+    Tcp,
+    /// One JSON frame per WebSocket text message at `/ws`.
+    Ws,
+}
+
+/// Where a test server keeps its data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreKind {
+    /// [`MemoryStore`], file bytes in memory.
+    Memory,
+    /// SQLite through `im_store::open` in a temporary directory of the
+    /// server's own, file bytes in an [`FsBlobStore`] beside it: what the
+    /// example server runs by default.
+    Sqlite,
+}
+
+/// A change to the test configuration; kept so a restart reapplies it.
+type Tweak = Arc<dyn Fn(&mut Config) + Send + Sync>;
+
+/// The one place the tests build the core: the test defaults (cheap
+/// bcrypt), then the test's changes, then the hub on `data`.
+fn new_hub(tweaks: &[Tweak], data: &TestStore) -> Hub {
+    let mut config = Config::default();
+    config.auth.bcrypt_cost = 4;
+    for tweak in tweaks {
+        tweak(&mut config);
+    }
+    Hub::builder(data.store.clone(), data.blobs.clone())
+        .config(config)
+        .start()
+}
+
+/// An opened store (and, for SQLite, its directory and blob store). Keep
+/// it as long as a hub uses it: the directory goes when the last clone
+/// does.
+#[derive(Clone)]
+pub struct TestStore {
+    /// The store the hub runs on.
+    pub store: Arc<dyn Store>,
+    blobs: Arc<dyn BlobStore>,
+    dir: Option<Arc<tempfile::TempDir>>,
+}
+
+impl TestStore {
+    /// A new, empty store of `kind`.
+    pub fn open(kind: StoreKind) -> TestStore {
+        match kind {
+            StoreKind::Memory => TestStore {
+                store: Arc::new(MemoryStore::new()),
+                blobs: Arc::new(MemoryBlobStore::new()),
+                dir: None,
+            },
+            StoreKind::Sqlite => {
+                let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+                Self::open_sqlite(dir)
+            }
+        }
+    }
+
+    /// `sqlite://<dir>/im.db` and `<dir>/files`, as the example server
+    /// lays them out.
+    fn open_sqlite(dir: Arc<tempfile::TempDir>) -> TestStore {
+        // synchronous=NORMAL: WAL commits skip the fsync, so the suite
+        // spends its time on the protocol rather than on the disk. What
+        // FULL buys (commits survive power loss) cannot be observed from
+        // here anyway; durability across a kill -9 of the real binary is
+        // tested in `tests/durability.rs`.
+        let options = StoreOptions {
+            synchronous: Synchronous::Normal,
+            ..StoreOptions::default()
+        };
+        let url = format!("sqlite://{}", dir.path().join("im.db").display());
+        let store = im_store::open(&url, &options).unwrap_or_else(|e| panic!("{url}: {e}"));
+        let blobs = FsBlobStore::open(dir.path().join("files")).expect("files dir");
+        TestStore {
+            store,
+            blobs: Arc::new(blobs),
+            dir: Some(dir),
+        }
+    }
+
+    /// The same data as a restarted process would find it: the memory
+    /// store as it is, the SQLite database opened again.
+    fn reopen(&self) -> TestStore {
+        match &self.dir {
+            Some(dir) => Self::open_sqlite(dir.clone()),
+            None => self.clone(),
+        }
+    }
+
+    /// The directory of a SQLite store.
+    pub fn dir(&self) -> Option<PathBuf> {
+        self.dir.as_ref().map(|d| d.path().to_path_buf())
+    }
+}
+
+/// Chooses a [`TestServer`]'s transport, store and configuration.
+#[derive(Clone)]
+pub struct TestServerBuilder {
+    transport: Transport,
+    store: StoreKind,
+    tweaks: Vec<Tweak>,
+}
+
+impl TestServerBuilder {
+    /// The transport [`TestServer::client`] connects with (default TCP).
+    pub fn transport(mut self, transport: Transport) -> Self {
+        self.transport = transport;
+        self
+    }
+
+    /// The store (default [`StoreKind::Memory`]).
+    pub fn store(mut self, kind: StoreKind) -> Self {
+        self.store = kind;
+        self
+    }
+
+    /// Changes the test configuration (cheap bcrypt, otherwise the
+    /// defaults); several calls apply in order.
+    pub fn config(mut self, f: impl Fn(&mut Config) + Send + Sync + 'static) -> Self {
+        self.tweaks.push(Arc::new(f));
+        self
+    }
+
+    /// Starts the server; returns once it listens.
+    pub fn start(self) -> TestServer {
+        let data = TestStore::open(self.store);
+        TestServer::spawn(self.transport, self.tweaks, data)
+    }
+
+    /// Only the core, for a test that serves it itself. Call it inside a
+    /// running actix system; keep the [`TestStore`] as long as the hub.
+    pub fn hub(self) -> (Hub, TestStore) {
+        let data = TestStore::open(self.store);
+        (new_hub(&self.tweaks, &data), data)
+    }
+}
+
+/// A running server. Dropping it shuts the server down.
+pub struct TestServer {
+    /// The TCP address clients connect to.
+    pub addr: SocketAddr,
+    /// The HTTP/WebSocket address (`ws://{http}/ws`).
+    pub http: SocketAddr,
+    /// The transport [`TestServer::client`] connects with.
+    pub transport: Transport,
+    tweaks: Vec<Tweak>,
+    data: TestStore,
+    stop: Option<oneshot::Sender<()>>,
+    admin: mpsc::UnboundedSender<AdminOp>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Operator requests, run inside the server's thread.
+enum AdminOp {
+    Suspend(String, oneshot::Sender<Result<(), String>>),
+    Census(oneshot::Sender<im_core::hub::Census>),
+}
+
+impl TestServer {
+    /// Chooses transport, store and configuration; see the module docs.
+    pub fn builder() -> TestServerBuilder {
+        TestServerBuilder {
+            transport: Transport::Tcp,
+            store: StoreKind::Memory,
+            tweaks: Vec::new(),
+        }
+    }
+
+    /// A server with the defaults: TCP clients, memory store.
+    pub fn start() -> TestServer {
+        Self::builder().start()
+    }
+
+    fn spawn(transport: Transport, tweaks: Vec<Tweak>, data: TestStore) -> TestServer {
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop, stop_rx) = oneshot::channel::<()>();
+        let (admin, admin_rx) = mpsc::unbounded_channel::<AdminOp>();
+        let (t, d) = (tweaks.clone(), data.clone());
+        let thread = std::thread::spawn(move || {
+            actix_rt::System::new().block_on(async move {
+                let hub = new_hub(&t, &d);
+                actix_rt::spawn(run_admin(hub.clone(), admin_rx));
+                let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind");
+                let http = std::net::TcpListener::bind("127.0.0.1:0").expect("bind http");
+                let addrs = (tcp.local_addr(), http.local_addr());
+                addr_tx
+                    .send((addrs.0.expect("addr"), addrs.1.expect("addr")))
+                    .expect("send addr");
+                serve(hub, tcp, http, stop_rx).await;
+            });
+        });
+        let (addr, http) = addr_rx.recv_timeout(WAIT).expect("server did not start");
+        TestServer {
+            addr,
+            http,
+            transport,
+            tweaks,
+            data,
+            stop: Some(stop),
+            admin,
+            thread: Some(thread),
+        }
+    }
+
+    /// Shuts this server down and starts it again on the same data and
+    /// configuration (new ports), as a process restart would: the SQLite
+    /// database is opened again; a memory store is kept as it is.
+    pub fn restart(mut self) -> TestServer {
+        let (transport, tweaks) = (self.transport, self.tweaks.clone());
+        self.shut_down();
+        let data = self.data.reopen();
+        drop(self);
+        Self::spawn(transport, tweaks, data)
+    }
+
+    /// The data this server runs on.
+    pub fn data(&self) -> &TestStore {
+        &self.data
+    }
+
+    /// How many sessions, user actors and conversation actors are live.
+    pub async fn census(&self) -> im_core::hub::Census {
+        let (tx, rx) = oneshot::channel();
+        self.admin.send(AdminOp::Census(tx)).expect("server gone");
+        tokio::time::timeout(WAIT, rx)
+            .await
+            .expect("census timed out")
+            .expect("server gone")
+    }
+
+    /// Waits (up to 10 s) until the census satisfies `ok`; returns it.
+    pub async fn census_until(
+        &self,
+        ok: impl Fn(&im_core::hub::Census) -> bool,
+    ) -> im_core::hub::Census {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let c = self.census().await;
+            if ok(&c) || tokio::time::Instant::now() > deadline {
+                return c;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Operator action: suspends `name` through the hub (revokes its tokens
+    /// and closes its sessions with `account_suspended`).
+    pub async fn suspend(&self, name: &str) {
+        let (tx, rx) = oneshot::channel();
+        self.admin
+            .send(AdminOp::Suspend(name.to_owned(), tx))
+            .expect("server gone");
+        let r = tokio::time::timeout(WAIT, rx)
+            .await
+            .expect("suspend timed out")
+            .expect("server gone");
+        r.unwrap_or_else(|e| panic!("suspend {name}: {e}"));
+    }
+
+    /// A new connection over this server's transport, `hello` already
+    /// read and checked.
+    pub async fn client(&self) -> Client {
+        match self.transport {
+            Transport::Tcp => Client::connect(self.addr).await,
+            Transport::Ws => Client::connect_ws(self.http).await,
+        }
+    }
+
+    fn shut_down(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shut_down();
+    }
+}
+
+async fn run_admin(hub: Hub, mut rx: mpsc::UnboundedReceiver<AdminOp>) {
+    while let Some(op) = rx.recv().await {
+        match op {
+            AdminOp::Suspend(name, done) => {
+                let r = hub.suspend(&name).await.map_err(|e| format!("{e:?}"));
+                let _ = done.send(r);
+            }
+            AdminOp::Census(done) => {
+                let _ = done.send(hub.census());
+            }
+        }
+    }
+}
+
+/// Both transports until `stop` fires, then the hub's shutdown.
+async fn serve(
+    hub: Hub,
+    tcp: tokio::net::TcpListener,
+    http: std::net::TcpListener,
+    stop: oneshot::Receiver<()>,
+) {
+    let (stop_all, stopped) = watch::channel(false);
+    let wait = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let ws_config = im_transport_ws::WsConfig {
+        workers: 1,
+        shutdown_timeout_secs: 1,
+    };
+    let h = hub.clone();
+    let stopper = async move {
+        let _ = stop.await;
+        let _ = stop_all.send(true);
+        h.shutdown(Duration::from_secs(1)).await;
+    };
+    let _ = tokio::join!(
+        im_transport_tcp::serve(tcp, hub.clone(), wait(stopped.clone())),
+        im_transport_ws::serve(http, hub, ws_config, wait(stopped)),
+        stopper,
+    );
+}
