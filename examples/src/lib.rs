@@ -1,5 +1,14 @@
-//! Shared code of the example binaries in this directory (`server.rs`,
-//! `custom_transport.rs`, `bench.rs`).
+//! Shared code of the example binaries in this directory.
+//!
+//! # Layout
+//! - `server.rs`: the example server (config file + environment, TCP and
+//!   HTTP/WebSocket, SQLite by default) and its admin commands
+//!   (`user add|suspend|reinstate|list`).
+//! - `compose.rs`: the README's "server in 20 lines".
+//! - `custom_transport.rs`: a complete Unix-socket transport on the
+//!   public boundary.
+//! - `bench.rs`: the end-to-end store benchmark (see BENCHMARKS.md).
+//! - `src/lib.rs` (this file): what they share: opening a store by URL.
 
 use std::sync::Arc;
 
