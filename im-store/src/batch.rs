@@ -156,145 +156,224 @@ pub(crate) fn write_batch<O: BatchOps>(
 ) -> Result<BatchResult, DbError> {
     let msg_names: Vec<String> = messages.iter().map(|m| m.conv.to_string()).collect();
     let cursor_names: Vec<String> = cursors.iter().map(|u| u.conv.to_string()).collect();
+    let mut batch = Batch::new(messages, &msg_names, cursors, &cursor_names);
+    batch.lock_convs(ops)?;
+    batch.find_client_ids(ops)?;
+    let (read_keys, delivered_keys) = batch.cursor_keys();
+    batch.read_cursors(ops, read_keys, delivered_keys)?;
+    let appended = batch.append_messages()?;
+    let outcomes = batch.move_cursors()?;
+    batch.write(ops)?;
+    Ok((appended, outcomes))
+}
 
-    // 1. Create the conversations receiving messages where needed, then
-    //    lock every conversation the batch touches, in name order.
-    let mut targets: BTreeMap<&str, &ConvId> = BTreeMap::new();
-    for (m, name) in messages.iter().zip(&msg_names) {
-        targets.entry(name.as_str()).or_insert(&m.conv);
-    }
-    let create: Vec<NewConv<'_>> = targets
-        .iter()
-        .map(|(name, id)| match id {
-            ConvId::Direct(a, b) => NewConv {
-                name,
-                user_a: Some(a.as_str()),
-                user_b: Some(b.as_str()),
-            },
-            ConvId::Room(_) => NewConv {
-                name,
-                user_a: None,
-                user_b: None,
-            },
-        })
-        .collect();
-    let names: BTreeSet<&str> = msg_names
-        .iter()
-        .chain(&cursor_names)
-        .map(String::as_str)
-        .collect();
-    let names: Vec<&str> = names.into_iter().collect();
-    let mut convs: HashMap<String, Conv> = HashMap::new();
-    for row in ops.lock_convs(&create, &names)? {
-        let direct = match targets.get(row.name.as_str()) {
-            Some(ConvId::Direct(a, b)) => Some((a.as_str().to_owned(), b.as_str().to_owned())),
-            _ => None,
-        };
-        insert_conv(&mut convs, row, direct);
-    }
-    if let Some(missing) = targets.keys().find(|n| !convs.contains_key(**n)) {
-        return Err(DbError::Corrupt(format!(
-            "conversation {missing} was not created"
-        )));
-    }
+/// One batch's working state: its input, the snapshot steps 1–3 read, and
+/// what step 4 changes in it for step 5 to write.
+struct Batch<'a> {
+    messages: &'a [NewMessage],
+    /// Each message's conversation name.
+    msg_names: &'a [String],
+    cursors: &'a [CursorUpdate],
+    /// Each cursor update's conversation name.
+    cursor_names: &'a [String],
+    /// The locked conversations, by name.
+    convs: HashMap<String, Conv>,
+    /// `(seq, ts)` of the batch's client ids stored before it.
+    stored: HashMap<ClientKey, (i64, i64)>,
+    /// `(seq, ts)` of the client ids this batch appends.
+    in_batch: HashMap<ClientKey, (i64, i64)>,
+    /// The read cursors the batch may move (missing rows read as 0).
+    read: HashMap<ReadKey, ReadRow>,
+    /// The delivered cursors the batch may move; `None`: no row yet (which
+    /// matters once the user has joined a room).
+    delivered: HashMap<DeliveredKey, Option<i64>>,
+    /// `delivered` as read.
+    delivered_before: HashMap<DeliveredKey, Option<i64>>,
+    /// The messages to insert.
+    rows: Vec<MessageRow>,
+    /// The members a direct conversation's first message makes.
+    members: BTreeSet<ReadKey>,
+    /// The read cursors moved.
+    read_dirty: BTreeSet<ReadKey>,
+    /// The delivered cursors to create if missing.
+    ensure: BTreeSet<DeliveredKey>,
+}
 
-    // 2. Stored client ids.
-    let mut client_keys: BTreeSet<ClientKey> = BTreeSet::new();
-    for (m, name) in messages.iter().zip(&msg_names) {
-        if let (Some(cid), Some(c)) = (&m.client_id, convs.get(name)) {
-            client_keys.insert((c.row.id, m.from.as_str().to_owned(), cid.clone()));
+impl<'a> Batch<'a> {
+    fn new(
+        messages: &'a [NewMessage],
+        msg_names: &'a [String],
+        cursors: &'a [CursorUpdate],
+        cursor_names: &'a [String],
+    ) -> Self {
+        Batch {
+            messages,
+            msg_names,
+            cursors,
+            cursor_names,
+            convs: HashMap::new(),
+            stored: HashMap::new(),
+            in_batch: HashMap::new(),
+            read: HashMap::new(),
+            delivered: HashMap::new(),
+            delivered_before: HashMap::new(),
+            rows: Vec::new(),
+            members: BTreeSet::new(),
+            read_dirty: BTreeSet::new(),
+            ensure: BTreeSet::new(),
         }
     }
-    let stored: HashMap<ClientKey, (i64, i64)> = if client_keys.is_empty() {
-        HashMap::new()
-    } else {
-        let keys: Vec<ClientKey> = client_keys.into_iter().collect();
-        ops.find_client_ids(&keys)?.into_iter().collect()
-    };
 
-    // 3. The cursors this batch may move.
-    let mut read_keys: BTreeSet<ReadKey> = BTreeSet::new();
-    let mut delivered_keys: BTreeSet<DeliveredKey> = BTreeSet::new();
-    let mut seen_first: HashSet<i64> = HashSet::new();
-    for (m, name) in messages.iter().zip(&msg_names) {
-        let Some(c) = convs.get(name) else { continue };
-        if seen_first.contains(&c.row.id) {
-            continue;
+    /// 1. Creates the conversations receiving messages where needed, then
+    ///    locks every conversation the batch touches, in name order.
+    fn lock_convs<O: BatchOps>(&mut self, ops: &mut O) -> Result<(), DbError> {
+        let mut targets: BTreeMap<&str, &ConvId> = BTreeMap::new();
+        for (m, name) in self.messages.iter().zip(self.msg_names) {
+            targets.entry(name.as_str()).or_insert(&m.conv);
         }
-        if let Some(cid) = &m.client_id {
-            if stored.contains_key(&(c.row.id, m.from.as_str().to_owned(), cid.clone())) {
+        let create: Vec<NewConv<'_>> = targets
+            .iter()
+            .map(|(name, id)| new_conv(name, id))
+            .collect();
+        let names: BTreeSet<&str> = self
+            .msg_names
+            .iter()
+            .chain(self.cursor_names)
+            .map(String::as_str)
+            .collect();
+        let names: Vec<&str> = names.into_iter().collect();
+        for row in ops.lock_convs(&create, &names)? {
+            let direct = match targets.get(row.name.as_str()) {
+                Some(ConvId::Direct(a, b)) => Some((a.as_str().to_owned(), b.as_str().to_owned())),
+                _ => None,
+            };
+            insert_conv(&mut self.convs, row, direct);
+        }
+        if let Some(missing) = targets.keys().find(|n| !self.convs.contains_key(**n)) {
+            return Err(DbError::Corrupt(format!(
+                "conversation {missing} was not created"
+            )));
+        }
+        Ok(())
+    }
+
+    /// 2. Reads which of the batch's client ids are already stored.
+    fn find_client_ids<O: BatchOps>(&mut self, ops: &mut O) -> Result<(), DbError> {
+        let mut client_keys: BTreeSet<ClientKey> = BTreeSet::new();
+        for (m, name) in self.messages.iter().zip(self.msg_names) {
+            if let (Some(cid), Some(c)) = (&m.client_id, self.convs.get(name)) {
+                client_keys.insert((c.row.id, m.from.as_str().to_owned(), cid.clone()));
+            }
+        }
+        if !client_keys.is_empty() {
+            let keys: Vec<ClientKey> = client_keys.into_iter().collect();
+            self.stored = ops.find_client_ids(&keys)?.into_iter().collect();
+        }
+        Ok(())
+    }
+
+    /// 3a. The read and delivered cursors this batch may move (see the
+    ///     module docs).
+    fn cursor_keys(&self) -> (BTreeSet<ReadKey>, BTreeSet<DeliveredKey>) {
+        let mut read_keys: BTreeSet<ReadKey> = BTreeSet::new();
+        let mut delivered_keys: BTreeSet<DeliveredKey> = BTreeSet::new();
+        let mut seen_first: HashSet<i64> = HashSet::new();
+        for (m, name) in self.messages.iter().zip(self.msg_names) {
+            let Some(c) = self.convs.get(name) else {
+                continue;
+            };
+            if seen_first.contains(&c.row.id) {
                 continue;
             }
-        }
-        // The conversation's first new message.
-        seen_first.insert(c.row.id);
-        read_keys.insert((c.row.id, m.from.as_str().to_owned()));
-        delivered_keys.insert((m.from.as_str().to_owned(), m.device.clone(), c.row.id));
-        if let (Some((a, b)), 0) = (&c.direct, c.seq_before) {
-            read_keys.insert((c.row.id, a.clone()));
-            read_keys.insert((c.row.id, b.clone()));
-        }
-    }
-    for (u, name) in cursors.iter().zip(&cursor_names) {
-        if let Some(c) = convs.get(name) {
-            delivered_keys.insert((u.user.as_str().to_owned(), u.device.clone(), c.row.id));
-            if u.read {
-                read_keys.insert((c.row.id, u.user.as_str().to_owned()));
+            if let Some(cid) = &m.client_id {
+                let key = (c.row.id, m.from.as_str().to_owned(), cid.clone());
+                if self.stored.contains_key(&key) {
+                    continue;
+                }
+            }
+            // The conversation's first new message.
+            seen_first.insert(c.row.id);
+            read_keys.insert((c.row.id, m.from.as_str().to_owned()));
+            delivered_keys.insert((m.from.as_str().to_owned(), m.device.clone(), c.row.id));
+            if let (Some((a, b)), 0) = (&c.direct, c.seq_before) {
+                read_keys.insert((c.row.id, a.clone()));
+                read_keys.insert((c.row.id, b.clone()));
             }
         }
-    }
-    // A missing delivered cursor starts where its user joined the room.
-    for (user, _, conv) in &delivered_keys {
-        read_keys.insert((*conv, user.clone()));
-    }
-    let mut read: HashMap<ReadKey, ReadRow> = HashMap::new();
-    if !read_keys.is_empty() {
-        let keys: Vec<ReadKey> = read_keys.into_iter().collect();
-        let found: HashMap<ReadKey, ReadRow> = ops.read_cursors(&keys)?.into_iter().collect();
-        for k in keys {
-            let v = found.get(&k).copied().unwrap_or_default();
-            read.insert(k, v);
+        for (u, name) in self.cursors.iter().zip(self.cursor_names) {
+            if let Some(c) = self.convs.get(name) {
+                delivered_keys.insert((u.user.as_str().to_owned(), u.device.clone(), c.row.id));
+                if u.read {
+                    read_keys.insert((c.row.id, u.user.as_str().to_owned()));
+                }
+            }
         }
-    }
-    // `None`: no row yet (which matters once the user has joined a room).
-    let mut delivered: HashMap<DeliveredKey, Option<i64>> = HashMap::new();
-    if !delivered_keys.is_empty() {
-        let keys: Vec<DeliveredKey> = delivered_keys.into_iter().collect();
-        let found: HashMap<DeliveredKey, i64> = ops.delivered_cursors(&keys)?.into_iter().collect();
-        for k in keys {
-            let v = found.get(&k).copied();
-            delivered.insert(k, v);
+        // A missing delivered cursor starts where its user joined the room.
+        for (user, _, conv) in &delivered_keys {
+            read_keys.insert((*conv, user.clone()));
         }
+        (read_keys, delivered_keys)
     }
-    let delivered_before = delivered.clone();
 
-    // 4. The in-memory store's algorithm over the snapshot.
-    let mut in_batch: HashMap<ClientKey, (i64, i64)> = HashMap::new();
-    let mut rows = Vec::new();
-    let mut appended = Vec::with_capacity(messages.len());
-    let mut members: BTreeSet<ReadKey> = BTreeSet::new();
-    let mut read_dirty: BTreeSet<ReadKey> = BTreeSet::new();
-    let mut ensure: BTreeSet<DeliveredKey> = BTreeSet::new();
-    for (m, name) in messages.iter().zip(&msg_names) {
-        let c = convs
+    /// 3b. Reads the cursors of [`Self::cursor_keys`].
+    fn read_cursors<O: BatchOps>(
+        &mut self,
+        ops: &mut O,
+        read_keys: BTreeSet<ReadKey>,
+        delivered_keys: BTreeSet<DeliveredKey>,
+    ) -> Result<(), DbError> {
+        if !read_keys.is_empty() {
+            let keys: Vec<ReadKey> = read_keys.into_iter().collect();
+            let found: HashMap<ReadKey, ReadRow> = ops.read_cursors(&keys)?.into_iter().collect();
+            for k in keys {
+                let v = found.get(&k).copied().unwrap_or_default();
+                self.read.insert(k, v);
+            }
+        }
+        if !delivered_keys.is_empty() {
+            let keys: Vec<DeliveredKey> = delivered_keys.into_iter().collect();
+            let found: HashMap<DeliveredKey, i64> =
+                ops.delivered_cursors(&keys)?.into_iter().collect();
+            for k in keys {
+                let v = found.get(&k).copied();
+                self.delivered.insert(k, v);
+            }
+        }
+        self.delivered_before = self.delivered.clone();
+        Ok(())
+    }
+
+    /// 4a. The in-memory store's algorithm over the snapshot: the messages.
+    fn append_messages(&mut self) -> Result<Vec<Appended>, DbError> {
+        let (messages, names) = (self.messages, self.msg_names);
+        let mut appended = Vec::with_capacity(messages.len());
+        for (m, name) in messages.iter().zip(names) {
+            appended.push(self.append(m, name)?);
+        }
+        Ok(appended)
+    }
+
+    /// Appends one message, unless its client id is already stored.
+    fn append(&mut self, m: &NewMessage, name: &str) -> Result<Appended, DbError> {
+        let c = self
+            .convs
             .get_mut(name)
             .ok_or_else(|| DbError::Corrupt(format!("conversation {name} vanished")))?;
         let from = m.from.as_str();
         if let Some(cid) = &m.client_id {
             let key = (c.row.id, from.to_owned(), cid.clone());
-            if let Some(&(seq, ts)) = in_batch.get(&key).or_else(|| stored.get(&key)) {
-                appended.push(Appended {
+            if let Some(&(seq, ts)) = self.in_batch.get(&key).or_else(|| self.stored.get(&key)) {
+                return Ok(Appended {
                     seq: seq_u64(seq)?,
                     ts,
                     duplicate: true,
                 });
-                continue;
             }
         }
         if let Some((a, b)) = &c.direct {
             if c.seq_before == 0 {
-                members.insert((c.row.id, a.clone()));
-                members.insert((c.row.id, b.clone()));
+                self.members.insert((c.row.id, a.clone()));
+                self.members.insert((c.row.id, b.clone()));
             }
         }
         let seq = c.row.last_seq + 1;
@@ -302,11 +381,13 @@ pub(crate) fn write_batch<O: BatchOps>(
         c.row.last_seq = seq;
         c.row.last_ts = ts;
         c.dirty = true;
+        let (conv_id, room) = (c.row.id, c.direct.is_none());
         if let Some(cid) = &m.client_id {
-            in_batch.insert((c.row.id, from.to_owned(), cid.clone()), (seq, ts));
+            self.in_batch
+                .insert((conv_id, from.to_owned(), cid.clone()), (seq, ts));
         }
-        rows.push(MessageRow {
-            conv_id: c.row.id,
+        self.rows.push(MessageRow {
+            conv_id,
             seq,
             sender: from.to_owned(),
             body: m.body.clone(),
@@ -314,17 +395,28 @@ pub(crate) fn write_batch<O: BatchOps>(
             client_id: m.client_id.clone(),
             attachment: m.attachment.clone(),
         });
-        // The sender has seen what they sent: follow it when just below.
-        let rk = (c.row.id, from.to_owned());
-        let joined = read.get(&rk).map_or(0, |r| r.joined);
-        if let Some(r) = read.get_mut(&rk) {
+        self.follow_sender(m, conv_id, room, seq);
+        Ok(Appended {
+            seq: seq_u64(seq)?,
+            ts,
+            duplicate: false,
+        })
+    }
+
+    /// The sender has seen what they sent: their cursors follow message
+    /// `seq` of conversation `conv_id` when just below it.
+    fn follow_sender(&mut self, m: &NewMessage, conv_id: i64, room: bool, seq: i64) {
+        let from = m.from.as_str();
+        let rk = (conv_id, from.to_owned());
+        let joined = self.read.get(&rk).map_or(0, |r| r.joined);
+        if let Some(r) = self.read.get_mut(&rk) {
             if r.read + 1 == seq {
                 r.read = seq;
-                read_dirty.insert(rk);
+                self.read_dirty.insert(rk);
             }
         }
-        let dk = (from.to_owned(), m.device.clone(), c.row.id);
-        match delivered.get_mut(&dk) {
+        let dk = (from.to_owned(), m.device.clone(), conv_id);
+        match self.delivered.get_mut(&dk) {
             Some(d) => {
                 let v = d.get_or_insert(joined);
                 if *v + 1 == seq {
@@ -335,92 +427,133 @@ pub(crate) fn write_batch<O: BatchOps>(
             // room a missing row must be created as the in-memory store
             // does (at the sender's joining seq): a row differs from no
             // row once the sender (re)joins.
-            None if c.direct.is_none() => {
-                ensure.insert(dk);
+            None if room => {
+                self.ensure.insert(dk);
             }
             None => {}
         }
-        appended.push(Appended {
-            seq: seq_u64(seq)?,
-            ts,
-            duplicate: false,
-        });
     }
-    let mut outcomes = Vec::with_capacity(cursors.len());
-    for (u, name) in cursors.iter().zip(&cursor_names) {
-        let mut out = CursorOutcome::default();
-        if let Some(c) = convs.get(name) {
-            let target = seq_i64(u.delivered).min(c.row.last_seq);
-            let dk = (u.user.as_str().to_owned(), u.device.clone(), c.row.id);
-            if let Some(d) = delivered.get_mut(&dk) {
-                let v = d.get_or_insert(0);
-                *v = (*v).max(target);
-            }
-            if u.read {
-                let rk = (c.row.id, u.user.as_str().to_owned());
-                if let Some(r) = read.get_mut(&rk) {
-                    if target > r.read {
-                        r.read = target;
-                        read_dirty.insert(rk);
-                        out.read_advanced_to = Some(seq_u64(target)?);
+
+    /// 4b. The in-memory store's algorithm over the snapshot: the cursor
+    ///     updates.
+    fn move_cursors(&mut self) -> Result<Vec<CursorOutcome>, DbError> {
+        let mut outcomes = Vec::with_capacity(self.cursors.len());
+        for (u, name) in self.cursors.iter().zip(self.cursor_names) {
+            let mut out = CursorOutcome::default();
+            if let Some(c) = self.convs.get(name) {
+                let target = seq_i64(u.delivered).min(c.row.last_seq);
+                let dk = (u.user.as_str().to_owned(), u.device.clone(), c.row.id);
+                if let Some(d) = self.delivered.get_mut(&dk) {
+                    let v = d.get_or_insert(0);
+                    *v = (*v).max(target);
+                }
+                if u.read {
+                    let rk = (c.row.id, u.user.as_str().to_owned());
+                    if let Some(r) = self.read.get_mut(&rk) {
+                        if target > r.read {
+                            r.read = target;
+                            self.read_dirty.insert(rk);
+                            out.read_advanced_to = Some(seq_u64(target)?);
+                        }
                     }
                 }
             }
+            outcomes.push(out);
         }
-        outcomes.push(out);
+        Ok(outcomes)
     }
 
-    // 5. Write.
-    if !rows.is_empty() {
-        ops.insert_messages(&rows)?;
+    /// 5. Writes the new messages, counters, memberships and cursors.
+    fn write<O: BatchOps>(self, ops: &mut O) -> Result<(), DbError> {
+        if !self.rows.is_empty() {
+            ops.insert_messages(&self.rows)?;
+        }
+        self.write_convs(ops)?;
+        self.write_read(ops)?;
+        self.write_delivered(ops)
     }
-    let mut conv_writes: Vec<ConvWrite> = convs
-        .values()
-        .filter(|c| c.dirty)
-        .map(|c| ConvWrite {
-            id: c.row.id,
-            last_seq: c.row.last_seq,
-            last_ts: c.row.last_ts,
-        })
-        .collect();
-    if !conv_writes.is_empty() {
-        conv_writes.sort_by_key(|c| c.id);
-        ops.update_convs(&conv_writes)?;
-    }
-    let read_writes: Vec<ReadWrite> = members
-        .union(&read_dirty)
-        .map(|k| ReadWrite {
-            conv_id: k.0,
-            user: k.1.clone(),
-            member: members.contains(k),
-            read_seq: read.get(k).map_or(0, |r| r.read),
-        })
-        .collect();
-    if !read_writes.is_empty() {
-        ops.write_read(&read_writes)?;
-    }
-    let mut delivered_writes: Vec<DeliveredWrite> = delivered
-        .into_iter()
-        .filter_map(|(k, v)| {
-            let seq = v?;
-            (delivered_before.get(&k) != Some(&Some(seq))).then_some(DeliveredWrite {
-                user: k.0,
-                device: k.1,
-                conv_id: k.2,
-                seq,
+
+    /// The conversations' counters.
+    fn write_convs<O: BatchOps>(&self, ops: &mut O) -> Result<(), DbError> {
+        let mut conv_writes: Vec<ConvWrite> = self
+            .convs
+            .values()
+            .filter(|c| c.dirty)
+            .map(|c| ConvWrite {
+                id: c.row.id,
+                last_seq: c.row.last_seq,
+                last_ts: c.row.last_ts,
             })
-        })
-        .collect();
-    if !delivered_writes.is_empty() {
-        delivered_writes
-            .sort_by(|a, b| (&a.user, &a.device, a.conv_id).cmp(&(&b.user, &b.device, b.conv_id)));
-        ops.write_delivered(&delivered_writes)?;
+            .collect();
+        if !conv_writes.is_empty() {
+            conv_writes.sort_by_key(|c| c.id);
+            ops.update_convs(&conv_writes)?;
+        }
+        Ok(())
     }
-    if !ensure.is_empty() {
-        let keys: Vec<DeliveredKey> = ensure.into_iter().collect();
-        ops.ensure_delivered(&keys)?;
+
+    /// Memberships and read cursors.
+    fn write_read<O: BatchOps>(&self, ops: &mut O) -> Result<(), DbError> {
+        let read_writes: Vec<ReadWrite> = self
+            .members
+            .union(&self.read_dirty)
+            .map(|k| ReadWrite {
+                conv_id: k.0,
+                user: k.1.clone(),
+                member: self.members.contains(k),
+                read_seq: self.read.get(k).map_or(0, |r| r.read),
+            })
+            .collect();
+        if !read_writes.is_empty() {
+            ops.write_read(&read_writes)?;
+        }
+        Ok(())
     }
-    Ok((appended, outcomes))
+
+    /// Delivered cursors: those moved, then those to create if missing.
+    fn write_delivered<O: BatchOps>(self, ops: &mut O) -> Result<(), DbError> {
+        let before = &self.delivered_before;
+        let mut delivered_writes: Vec<DeliveredWrite> = self
+            .delivered
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let seq = v?;
+                (before.get(&k) != Some(&Some(seq))).then_some(DeliveredWrite {
+                    user: k.0,
+                    device: k.1,
+                    conv_id: k.2,
+                    seq,
+                })
+            })
+            .collect();
+        if !delivered_writes.is_empty() {
+            delivered_writes.sort_by(|a, b| {
+                (&a.user, &a.device, a.conv_id).cmp(&(&b.user, &b.device, b.conv_id))
+            });
+            ops.write_delivered(&delivered_writes)?;
+        }
+        if !self.ensure.is_empty() {
+            let keys: Vec<DeliveredKey> = self.ensure.into_iter().collect();
+            ops.ensure_delivered(&keys)?;
+        }
+        Ok(())
+    }
+}
+
+/// The row to create for conversation `name` if missing.
+fn new_conv<'n>(name: &'n str, id: &'n ConvId) -> NewConv<'n> {
+    match id {
+        ConvId::Direct(a, b) => NewConv {
+            name,
+            user_a: Some(a.as_str()),
+            user_b: Some(b.as_str()),
+        },
+        ConvId::Room(_) => NewConv {
+            name,
+            user_a: None,
+            user_b: None,
+        },
+    }
 }
 
 fn insert_conv(convs: &mut HashMap<String, Conv>, row: ConvRow, direct: Option<(String, String)>) {
