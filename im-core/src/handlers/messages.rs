@@ -4,7 +4,7 @@ use crate::actors::conversation::{Submit, TypingIn};
 use crate::actors::user::{Emit, SendDirect, TypingTo};
 use crate::error::{ProtoError, StoreError};
 use crate::files::{self, attachment_meta};
-use crate::handlers::Ctx;
+use crate::handlers::{Ctx, Route};
 use crate::ids::{ConvId, RoomName, UserId};
 use crate::protocol::AttachmentMeta;
 use crate::protocol::{ConvEntry, MsgFrame, Reply, ServerFrame};
@@ -119,20 +119,32 @@ fn check_send(me: &Ctx, r: &SendRequest) -> Result<(), ProtoError> {
 /// may read), then hands the message to our user actor (direct: it checks
 /// the permission) or to the room's actor, which stores, answers and fans
 /// out.
-pub(crate) async fn send(me: Ctx, r: SendRequest, reply: ReplyTo) {
+///
+/// Without an attachment the hand-off happens now, with no future to
+/// schedule (the common case, kept cheap); with one, the file is looked up
+/// first, in order with this session's other requests.
+pub(crate) fn send(me: Ctx, r: SendRequest, reply: ReplyTo) -> Route {
     if let Err(e) = check_send(&me, &r) {
-        return reply.err(e);
+        reply.err(e);
+        return Route::done();
     }
-    let attachment = match &r.attachment {
-        None => None,
-        Some(file) => match files::readable(&me.svc, &me.user, file).await {
-            Ok(f) => match attachment_meta(&f) {
-                Some(meta) => Some(meta),
-                None => return reply.err(ProtoError::not_found("no such file")),
-            },
-            Err(e) => return reply.err(e),
-        },
+    let Some(file) = r.attachment.clone() else {
+        hand_off(me, r, None, reply);
+        return Route::done();
     };
+    Route::serial(async move {
+        match files::readable(&me.svc, &me.user, &file).await {
+            Ok(f) => match attachment_meta(&f) {
+                Some(meta) => hand_off(me, r, Some(meta), reply),
+                None => reply.err(ProtoError::not_found("no such file")),
+            },
+            Err(e) => reply.err(e),
+        }
+    })
+}
+
+/// Gives a checked send to our user actor (direct) or the room's actor.
+fn hand_off(me: Ctx, r: SendRequest, attachment: Option<AttachmentMeta>, reply: ReplyTo) {
     let target = match target(&me, r.to, r.room) {
         Ok(t) => t,
         Err(e) => return reply.err(e),
@@ -160,7 +172,7 @@ pub(crate) async fn send(me: Ctx, r: SendRequest, reply: ReplyTo) {
 }
 
 /// `typing`.
-pub(crate) async fn typing(me: Ctx, to: Option<String>, room: Option<String>, reply: ReplyTo) {
+pub(crate) fn typing(me: Ctx, to: Option<String>, room: Option<String>, reply: ReplyTo) {
     match target(&me, to, room) {
         Ok(Target::User(to)) => me.user_addr.do_send(TypingTo { to, reply }),
         Ok(Target::Room(room)) => match me.svc.conv_actor(&ConvId::Room(room)) {

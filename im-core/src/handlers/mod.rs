@@ -66,10 +66,26 @@ pub(crate) enum After {
     Close,
 }
 
-/// A routed request: its order and the work that answers it.
+/// A routed request: its order and the work still to do to answer it
+/// (`None`: it was answered, or handed to an actor, on the spot).
 pub(crate) struct Route {
     pub order: Order,
-    pub work: LocalBoxFuture<'static, After>,
+    pub work: Option<LocalBoxFuture<'static, After>>,
+}
+
+impl Route {
+    /// Nothing left to do.
+    pub(crate) fn done() -> Route {
+        Route {
+            order: Order::Concurrent,
+            work: None,
+        }
+    }
+
+    /// Serial work that answers by itself.
+    pub(crate) fn serial<F: Future<Output = ()> + 'static>(f: F) -> Route {
+        handled(Order::Serial, f)
+    }
 }
 
 /// A request answered by the reply its handler returns.
@@ -83,7 +99,7 @@ where
     });
     Route {
         order,
-        work: work.boxed_local(),
+        work: Some(work.boxed_local()),
     }
 }
 
@@ -91,7 +107,7 @@ where
 fn handled<F: Future<Output = ()> + 'static>(order: Order, f: F) -> Route {
     Route {
         order,
-        work: f.map(|()| After::Continue).boxed_local(),
+        work: Some(f.map(|()| After::Continue).boxed_local()),
     }
 }
 
@@ -105,9 +121,10 @@ fn handled<F: Future<Output = ()> + 'static>(order: Order, f: F) -> Route {
 ///   client that joins and then sends expects the send to see the join;
 /// - file uploads (begin, chunk, status, end): chunks must land in offset
 ///   order;
-/// - `msg.send` and `typing`: only the hand-off to the user or conversation
-///   actor is serial (cheap); those actors keep each sender's messages in
-///   order and answer when the message is stored.
+/// - `msg.send`, `typing` and `presence.set` are handed to the user or
+///   conversation actor on the spot, in the order received (a send with an
+///   attachment first looks the file up, serially); those actors keep each
+///   sender's messages in order and answer once the message is stored.
 ///
 /// Concurrent, and why: reads that change nothing (`history`, `convs`,
 /// `room.list`, `room.members`, `room.invites`, `file.read`, `file.url`)
@@ -122,7 +139,7 @@ pub(crate) fn route(me: Ctx, frame: ClientFrame, reply: ReplyTo) -> Route {
         F::Ping {} => at_once(reply, |id| ServerFrame::Pong { id }),
         F::Login { password, token, device, .. } => refuse(reply, accounts::relogin(&password, &token, &device)),
         F::Register { username, password } => answer(Serial, reply, async move { accounts::register(&me.svc, &me.peer, &username, &password).await }),
-        F::Logout {} => Route { order: Serial, work: accounts::logout(me, reply).boxed_local() },
+        F::Logout {} => Route { order: Serial, work: Some(accounts::logout(me, reply).boxed_local()) },
         F::Devices {} => answer(Serial, reply, async move { accounts::devices(&me).await }),
         F::DeviceRevoke { device } => handled(Serial, async move { accounts::revoke_device(&me, &device, reply).await }),
         F::PasswordChange { old, new } => answer(Serial, reply, async move { accounts::change_password(&me, &old, &new).await }),
@@ -134,9 +151,9 @@ pub(crate) fn route(me: Ctx, frame: ClientFrame, reply: ReplyTo) -> Route {
         F::ContactUnblock { user } => handled(Serial, contacts::apply(me, Op::Unblock, user, reply)),
         F::ContactBlocks {} => answer(Serial, reply, async move { contacts::blocks(&me).await }),
         F::ContactList {} => answer(Serial, reply, async move { contacts::list(&me).await }),
-        F::PresenceSet { status, note } => handled(Serial, presence::set(me, status, note, reply)),
-        F::MsgSend { to, room, body, client_id, attachment } => handled(Serial, messages::send(me, messages::SendRequest { to, room, body: body.unwrap_or_default(), client_id, attachment }, reply)),
-        F::Typing { to, room } => handled(Serial, messages::typing(me, to, room, reply)),
+        F::PresenceSet { status, note } => { presence::set(me, status, note, reply); Route::done() }
+        F::MsgSend { to, room, body, client_id, attachment } => messages::send(me, messages::SendRequest { to, room, body: body.unwrap_or_default(), client_id, attachment }, reply),
+        F::Typing { to, room } => { messages::typing(me, to, room, reply); Route::done() }
         F::MsgAck { conv, seq, read } => handled(Concurrent, messages::ack(me, conv, seq, read.unwrap_or(false), reply)),
         F::History { conv, before, limit } => answer(Concurrent, reply, async move { messages::history(&me, &conv, before, limit).await }),
         F::Convs {} => answer(Concurrent, reply, async move { messages::convs(&me).await }),
@@ -162,11 +179,11 @@ pub(crate) fn route(me: Ctx, frame: ClientFrame, reply: ReplyTo) -> Route {
 /// A request answered on the spot with a frame of its own (`pong`).
 fn at_once(reply: ReplyTo, f: impl FnOnce(Option<RequestId>) -> ServerFrame) -> Route {
     reply.frame(f);
-    handled(Order::Concurrent, async {})
+    Route::done()
 }
 
 /// A request refused on the spot.
 fn refuse(reply: ReplyTo, e: ProtoError) -> Route {
     reply.err(e);
-    handled(Order::Concurrent, async {})
+    Route::done()
 }

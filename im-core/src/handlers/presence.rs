@@ -12,7 +12,7 @@ pub const MAX_NOTE_CHARS: usize = 256;
 
 /// `presence.set`: answered by the user's actor, before it sends the new
 /// presence anywhere.
-pub(crate) async fn set(me: Ctx, status: Status, note: Option<String>, reply: ReplyTo) {
+pub(crate) fn set(me: Ctx, status: Status, note: Option<String>, reply: ReplyTo) {
     if note
         .as_ref()
         .is_some_and(|n| n.chars().count() > MAX_NOTE_CHARS)

@@ -157,7 +157,8 @@ impl SessionActor {
         ctx: &mut Context<Self>,
     ) {
         let route = handlers::route(me, frame, reply);
-        let work = route.work.into_actor(self).map(|after, act, ctx| {
+        let Some(work) = route.work else { return };
+        let work = work.into_actor(self).map(|after, act, ctx| {
             if after == After::Close {
                 act.close(CloseReason::Normal, ctx);
             }
