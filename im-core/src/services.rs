@@ -22,7 +22,7 @@ use crate::pool::BlockingPool;
 use crate::store::Store;
 use crate::writer::Writer;
 
-/// Throttles for authentication (PROTOCOL.md, "Throttling").
+/// Throttles for authentication (docs/PROTOCOL.md, "Throttling").
 pub(crate) struct Throttles {
     /// Password failures per username.
     pub login_per_user: RateLimiter,

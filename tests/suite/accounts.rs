@@ -1,4 +1,4 @@
-//! PROTOCOL.md "Connecting and accounts".
+//! docs/PROTOCOL.md "Connecting and accounts".
 
 use std::time::Duration;
 

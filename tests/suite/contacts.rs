@@ -1,4 +1,4 @@
-//! PROTOCOL.md "Contacts and presence": requests, accept, decline, remove,
+//! docs/PROTOCOL.md "Contacts and presence": requests, accept, decline, remove,
 //! block, unblock, lists and the roster's contact states.
 
 use im_tests::*;

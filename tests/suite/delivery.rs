@@ -1,4 +1,4 @@
-//! PROTOCOL.md "Login: roster, replay, then live" and "Delivery,
+//! docs/PROTOCOL.md "Login: roster, replay, then live" and "Delivery,
 //! acknowledgement, history" (direct conversations only).
 
 use std::collections::BTreeSet;

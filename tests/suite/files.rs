@@ -1,4 +1,4 @@
-//! PROTOCOL.md "Files" over the protocol itself (every transport):
+//! docs/PROTOCOL.md "Files" over the protocol itself (every transport):
 //! `file.begin`, `file.chunk`, `file.status`, `file.end`, `file.read`,
 //! `file.url`, and `msg.send` with `attachment` (direct, forwarded, rooms).
 //! HTTP downloads are in `tests/http_files.rs`.

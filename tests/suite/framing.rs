@@ -1,4 +1,4 @@
-//! PROTOCOL.md "Framing" and "Requests and replies".
+//! docs/PROTOCOL.md "Framing" and "Requests and replies".
 
 use im_tests::*;
 use serde_json::{json, Value};

@@ -1,4 +1,4 @@
-//! PROTOCOL.md "Messages" (direct conversations only).
+//! docs/PROTOCOL.md "Messages" (direct conversations only).
 
 use std::collections::HashSet;
 

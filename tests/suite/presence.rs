@@ -1,4 +1,4 @@
-//! PROTOCOL.md "Contacts and presence": presence frames, notes, offline
+//! docs/PROTOCOL.md "Contacts and presence": presence frames, notes, offline
 //! with last_seen, multi-session presence, and who may see it.
 
 use serde_json::{json, Value};

@@ -1,4 +1,4 @@
-//! PROTOCOL.md "Rooms", and the room parts of "Messages" (`msg.send` with
+//! docs/PROTOCOL.md "Rooms", and the room parts of "Messages" (`msg.send` with
 //! `room`, `typing` in rooms) and "Delivery, acknowledgement, history"
 //! (replay, gaps, history, `convs`, acks and receipts in rooms).
 

@@ -1,4 +1,4 @@
-//! PROTOCOL.md "Files", the HTTP side: `GET`/`HEAD /files/<file>` on the
+//! docs/PROTOCOL.md "Files", the HTTP side: `GET`/`HEAD /files/<file>` on the
 //! WebSocket transport's server (bearer tokens, signed links from
 //! `file.url`, ranges, ETags, the headers that keep uploads from running),
 //! a 10 MiB file across TCP, WebSocket and HTTP, hostile file names, and

@@ -2,7 +2,7 @@
 //!
 //! The store holds the truth. A change is read, decided, written and then
 //! handed to both users' actors, and the `ok` is sent only once both actors
-//! have applied it (PROTOCOL: "contact changes take effect with their
+//! have applied it (docs/PROTOCOL.md: "contact changes take effect with their
 //! `ok`, for both users"): a `msg.send` either user sends after the `ok`
 //! is checked against the new state. Events for the asking session follow
 //! its `ok`; the other sessions may see theirs first.

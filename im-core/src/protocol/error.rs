@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-/// The closed set of protocol error codes (PROTOCOL.md, "Requests and replies").
+/// The closed set of protocol error codes (docs/PROTOCOL.md, "Requests and replies").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]

@@ -48,7 +48,7 @@ pub enum Status {
     Busy,
 }
 
-/// Every frame a client may send (PROTOCOL.md). Unknown fields are ignored.
+/// Every frame a client may send (docs/PROTOCOL.md). Unknown fields are ignored.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(tag = "type")]
 #[non_exhaustive]
