@@ -69,17 +69,27 @@ pub fn token_hash(token: &str) -> String {
 
 /// Fixed-window counters per key (a username or a peer address).
 ///
-/// Memory is bounded: expired windows are dropped whenever the map grows
-/// past a threshold, and a full map refuses new keys by answering "limited"
-/// only for the caller's own key once its window is full.
+/// Memory is bounded: keys are short (a normalised username or an address),
+/// expired windows are dropped when the map grows past [`PRUNE_AT`] (at
+/// most once a second, so a full map is not scanned on every call), and a
+/// map still full after that takes no new keys until windows expire.
 #[derive(Debug)]
 pub struct RateLimiter {
     limit: u32,
     window: Duration,
-    map: Mutex<HashMap<String, (Instant, u32)>>,
+    map: Mutex<Counters>,
 }
 
+#[derive(Debug)]
+struct Counters {
+    by_key: HashMap<String, (Instant, u32)>,
+    pruned: Instant,
+}
+
+/// Keys past which expired windows are dropped.
 const PRUNE_AT: usize = 100_000;
+/// Keys past which no new key is counted.
+const MAX_KEYS: usize = 200_000;
 
 impl RateLimiter {
     /// At most `limit` events per `window` per key.
@@ -87,7 +97,10 @@ impl RateLimiter {
         RateLimiter {
             limit,
             window,
-            map: Mutex::new(HashMap::new()),
+            map: Mutex::new(Counters {
+                by_key: HashMap::new(),
+                pruned: Instant::now(),
+            }),
         }
     }
 
@@ -96,19 +109,25 @@ impl RateLimiter {
         let Ok(map) = self.map.lock() else {
             return false;
         };
-        map.get(key)
+        map.by_key
+            .get(key)
             .is_some_and(|(start, n)| start.elapsed() < self.window && *n >= self.limit)
     }
 
     /// Counts one event for `key`.
     pub fn record(&self, key: &str) {
         let Ok(mut map) = self.map.lock() else { return };
-        if map.len() >= PRUNE_AT {
-            let w = self.window;
-            map.retain(|_, (start, _)| start.elapsed() < w);
-        }
         let now = Instant::now();
-        let e = map.entry(key.to_owned()).or_insert((now, 0));
+        if map.by_key.len() >= PRUNE_AT && now.duration_since(map.pruned) >= Duration::from_secs(1)
+        {
+            let w = self.window;
+            map.by_key.retain(|_, (start, _)| start.elapsed() < w);
+            map.pruned = now;
+        }
+        if map.by_key.len() >= MAX_KEYS && !map.by_key.contains_key(key) {
+            return;
+        }
+        let e = map.by_key.entry(key.to_owned()).or_insert((now, 0));
         if e.0.elapsed() >= self.window {
             *e = (now, 0);
         }
@@ -119,7 +138,7 @@ impl RateLimiter {
     /// counted up front that turned out to succeed).
     pub fn forgive(&self, key: &str) {
         let Ok(mut map) = self.map.lock() else { return };
-        if let Some(e) = map.get_mut(key) {
+        if let Some(e) = map.by_key.get_mut(key) {
             e.1 = e.1.saturating_sub(1);
         }
     }

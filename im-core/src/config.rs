@@ -63,6 +63,34 @@ pub struct Limits {
     pub max_body: usize,
     /// A connection silent this long is closed (default 90).
     pub idle_timeout_secs: u64,
+    /// A connection not logged in this long after connecting is closed
+    /// (default 30); `ping` does not extend it.
+    pub login_timeout_secs: u64,
+    /// Connections served at once; one more gets `closing` `server_full`
+    /// (default 10000).
+    pub max_connections: usize,
+    /// Connections served at once from one peer address (default 64).
+    pub max_connections_per_peer: usize,
+    /// Requests per second one connection may send, on average (default 50).
+    pub frames_per_sec: u32,
+    /// Requests one connection may send in a burst above that rate
+    /// (default 200).
+    pub frames_burst: u32,
+    /// Refusals for the rate in a row after which the connection is closed
+    /// (`closing` `rate_limited`; default 500).
+    pub flood_close_after: u32,
+    /// Bytes queued towards one connection, replies included, before it
+    /// counts as too slow and is disconnected (default 8 MiB).
+    pub outbound_bytes: usize,
+    /// Rooms one user may own (default 100); over it `room.create` is a
+    /// `conflict`.
+    pub max_rooms_owned: usize,
+    /// Devices with a live token per user (default 20); a login on a new
+    /// device over it is a `conflict` (revoke one first).
+    pub max_devices: usize,
+    /// Contact requests one user may have waiting for an answer
+    /// (default 200); over it `contact.add` is `rate_limited`.
+    pub max_pending_requests: usize,
     /// Most messages replayed per conversation at login (default 500).
     pub replay_max: u64,
     /// Most messages replayed in all at login (default 5000).
@@ -93,6 +121,16 @@ impl Default for Limits {
             max_frame: 65536,
             max_body: 16384,
             idle_timeout_secs: 90,
+            login_timeout_secs: 30,
+            max_connections: 10_000,
+            max_connections_per_peer: 64,
+            frames_per_sec: 50,
+            frames_burst: 200,
+            flood_close_after: 500,
+            outbound_bytes: 8 << 20,
+            max_rooms_owned: 100,
+            max_devices: 20,
+            max_pending_requests: 200,
             replay_max: 500,
             replay_total_max: 5000,
             max_file: 26_214_400,

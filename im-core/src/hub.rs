@@ -158,8 +158,12 @@ impl Hub {
     /// once. See [`crate::transport`] for how to drive the two halves.
     pub fn connect(&self, peer: PeerInfo) -> Connection {
         let limits = &self.svc.config.limits;
-        let (outbox, outbound) = Outbox::channel(limits.outbound_queue);
+        let (outbox, outbound) = Outbox::channel(limits.outbound_queue, limits.outbound_bytes);
         let id = self.sessions.next_id();
+        let ip = peer.addr.map(|a| a.ip());
+        let admitted =
+            self.sessions
+                .admit(ip, limits.max_connections, limits.max_connections_per_peer);
         let activity = Arc::new(AtomicI64::new(crate::ids::now_millis()));
         let permits = Arc::new(Semaphore::new(limits.max_in_flight.max(1)));
         let session = SessionActor::launch(Setup {
@@ -170,6 +174,7 @@ impl Hub {
             outbox,
             activity: activity.clone(),
             permits: permits.clone(),
+            admitted,
         });
         self.sessions.add(id, session.clone());
         Connection {

@@ -19,10 +19,10 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 
 use actix::{Message, Recipient};
-use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
 use crate::protocol::ids::now_millis;
-use crate::protocol::{decode, BadFrame, Encoded, Request};
+use crate::protocol::{decode, BadFrame, Encoded, Request, ServerFrame};
 
 /// A decoded client frame, for the session, with the in-flight permit it
 /// holds until it is answered.
@@ -70,16 +70,52 @@ impl PeerInfo {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CloseReason {
-    /// Normal end: logout, device revoked, server shutdown.
+    /// After `logout`: its `ok` was the last frame.
     Normal,
-    /// A client frame was over `limits.max_frame` (WebSocket close 1009).
+    /// The server is shutting down.
+    Shutdown,
+    /// A client frame was over `limits.max_frame` (WebSocket close 1009);
+    /// its `too_large` error was the last frame.
     TooLarge,
     /// The client did not read fast enough; queued frames were dropped.
     TooSlow,
     /// Nothing received for `limits.idle_timeout_secs`.
     Idle,
+    /// Not logged in within `limits.login_timeout_secs`.
+    LoginTimeout,
     /// Too many consecutive malformed frames.
     Protocol,
+    /// Kept sending past the request rate limit.
+    RateLimited,
+    /// Over a connection cap, overall or per peer address.
+    ServerFull,
+    /// The device's token was revoked.
+    DeviceRevoked,
+    /// The account's password was changed on another session.
+    PasswordChanged,
+    /// The account was suspended; its `account_suspended` error was the
+    /// last frame.
+    Suspended,
+}
+
+impl CloseReason {
+    /// The `reason` of the `closing` frame sent before closing, also the
+    /// WebSocket close frame's reason text; `None` where another frame
+    /// (`ok`, `error`) already said why.
+    pub fn text(self) -> Option<&'static str> {
+        Some(match self {
+            CloseReason::Normal | CloseReason::TooLarge | CloseReason::Suspended => return None,
+            CloseReason::Shutdown => "shutdown",
+            CloseReason::TooSlow => "too_slow",
+            CloseReason::Idle => "idle_timeout",
+            CloseReason::LoginTimeout => "login_timeout",
+            CloseReason::Protocol => "too_many_errors",
+            CloseReason::RateLimited => "rate_limited",
+            CloseReason::ServerFull => "server_full",
+            CloseReason::DeviceRevoked => "device_revoked",
+            CloseReason::PasswordChanged => "password_changed",
+        })
+    }
 }
 
 /// What a transport receives to write.
@@ -190,21 +226,33 @@ impl Drop for Inbound {
 pub struct OutboundRx {
     rx: mpsc::Receiver<Outgoing>,
     kill: Arc<Kill>,
+    bytes: Arc<Semaphore>,
+    max: usize,
+    /// A `closing` frame was handed out; the close comes next.
+    closing: Option<CloseReason>,
+    /// A kill was seen (and its `closing` frame handed out).
+    kill_seen: bool,
 }
 
 impl OutboundRx {
     /// The next thing to write; `None` when the session is gone and
-    /// everything was written. After a hard close ([`CloseReason::TooSlow`])
-    /// queued frames are skipped.
+    /// everything was written. Before [`Outgoing::Close`] comes the
+    /// `closing` frame that says why (when the reason has one). After a
+    /// hard close ([`CloseReason::TooSlow`], idle) queued frames are
+    /// skipped.
     pub async fn recv(&mut self) -> Option<Outgoing> {
-        if let Some(r) = self.kill.reason() {
+        if let Some(r) = self.closing.take() {
             return Some(Outgoing::Close(r));
         }
-        tokio::select! {
-            biased;
-            _ = self.kill.notify.notified() => self.kill.reason().map(Outgoing::Close),
-            m = self.rx.recv() => m,
+        if let Some(r) = self.kill.reason() {
+            return Some(self.on_kill(r));
         }
+        let next = tokio::select! {
+            biased;
+            _ = self.kill.notify.notified() => return self.kill.reason().map(|r| self.on_kill(r)),
+            m = self.rx.recv() => m,
+        };
+        next.map(|m| self.handed_out(m))
     }
 
     /// Resolves once the session was closed hard ([`CloseReason::TooSlow`],
@@ -224,11 +272,58 @@ impl OutboundRx {
 
     /// The next item if one is ready, for coalescing writes.
     pub fn try_recv(&mut self) -> Option<Outgoing> {
-        if let Some(r) = self.kill.reason() {
+        if let Some(r) = self.closing.take() {
             return Some(Outgoing::Close(r));
         }
-        self.rx.try_recv().ok()
+        if let Some(r) = self.kill.reason() {
+            return Some(self.on_kill(r));
+        }
+        let m = self.rx.try_recv().ok()?;
+        Some(self.handed_out(m))
     }
+
+    /// A frame leaves the queue: its bytes no longer count against the
+    /// budget. A close first hands out its `closing` frame.
+    fn handed_out(&mut self, m: Outgoing) -> Outgoing {
+        match m {
+            Outgoing::Frame(f) => {
+                self.bytes.add_permits(charge(f.len(), self.max));
+                Outgoing::Frame(f)
+            }
+            Outgoing::Close(r) => self.close_with(r),
+        }
+    }
+
+    /// A hard close: its `closing` frame once, then the close.
+    fn on_kill(&mut self, r: CloseReason) -> Outgoing {
+        if std::mem::replace(&mut self.kill_seen, true) {
+            Outgoing::Close(r)
+        } else {
+            self.close_with(r)
+        }
+    }
+
+    fn close_with(&mut self, r: CloseReason) -> Outgoing {
+        match r.text() {
+            Some(reason) => {
+                self.closing = Some(r);
+                Outgoing::Frame(ServerFrame::Closing { reason }.encode())
+            }
+            None => Outgoing::Close(r),
+        }
+    }
+}
+
+/// What a frame costs against a byte budget of `max`: its length, at most
+/// the whole budget (a frame larger than the budget needs an empty queue).
+fn charge(len: usize, max: usize) -> usize {
+    len.clamp(1, max)
+}
+
+/// The byte budget of one queue: `limits.outbound_bytes`, at least 1 and
+/// at most what one semaphore call can take.
+fn budget(max_bytes: usize) -> usize {
+    max_bytes.clamp(1, u32::MAX as usize)
 }
 
 #[derive(Debug, Default)]
@@ -254,39 +349,78 @@ impl Kill {
 pub struct Outbox {
     tx: mpsc::Sender<Outgoing>,
     kill: Arc<Kill>,
+    /// Bytes the queue may still take (`limits.outbound_bytes` when empty).
+    bytes: Arc<Semaphore>,
+    /// The whole budget.
+    max: usize,
 }
 
 impl Outbox {
-    /// A bounded queue of `capacity` frames and its receiving half.
-    pub(crate) fn channel(capacity: usize) -> (Outbox, OutboundRx) {
+    /// A queue bounded to `capacity` frames and `max_bytes` bytes (replies
+    /// included), and its receiving half.
+    pub(crate) fn channel(capacity: usize, max_bytes: usize) -> (Outbox, OutboundRx) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let kill = Arc::new(Kill::default());
+        let max = budget(max_bytes);
+        let bytes = Arc::new(Semaphore::new(max));
         (
             Outbox {
                 tx,
                 kill: kill.clone(),
+                bytes: bytes.clone(),
+                max,
             },
-            OutboundRx { rx, kill },
+            OutboundRx {
+                rx,
+                kill,
+                bytes,
+                max,
+                closing: None,
+                kill_seen: false,
+            },
         )
     }
 
-    /// Queues a frame without waiting. A full queue means the client is not
-    /// reading: the connection is closed and `false` returned.
+    /// Queues a frame without waiting. A full queue (in frames or bytes)
+    /// means the client is not reading: the connection is closed
+    /// (`too_slow`) and `false` returned; its messages stay stored for
+    /// replay.
     pub fn push(&self, frame: Encoded) -> bool {
+        let n = charge(frame.len(), self.max) as u32;
+        match self.bytes.try_acquire_many(n) {
+            Ok(p) => p.forget(),
+            Err(TryAcquireError::NoPermits) => {
+                self.kill(CloseReason::TooSlow);
+                return false;
+            }
+            Err(TryAcquireError::Closed) => return false,
+        }
         match self.tx.try_send(Outgoing::Frame(frame)) {
             Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.kill(CloseReason::TooSlow);
+            Err(e) => {
+                self.bytes.add_permits(n as usize);
+                if matches!(e, mpsc::error::TrySendError::Full(_)) {
+                    self.kill(CloseReason::TooSlow);
+                }
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
     }
 
-    /// Queues a frame, waiting for room: only for the login replay, which is
-    /// written as fast as the connection drains.
+    /// Queues a frame, waiting for room (in frames and bytes): only for the
+    /// login replay, which is written as fast as the connection drains.
     pub async fn push_wait(&self, frame: Encoded) -> bool {
-        self.tx.send(Outgoing::Frame(frame)).await.is_ok()
+        let n = charge(frame.len(), self.max) as u32;
+        match self.bytes.acquire_many(n).await {
+            Ok(p) => p.forget(),
+            Err(_) => return false,
+        }
+        if self.tx.send(Outgoing::Frame(frame)).await.is_ok() {
+            true
+        } else {
+            self.bytes.add_permits(n as usize);
+            false
+        }
     }
 
     /// Closes after the frames already queued are written.

@@ -176,6 +176,8 @@ statements! {
     DeleteBan = "DELETE FROM room_bans WHERE room = ? AND user_name = ?";
     /// Parameters: room, user.
     BanCount = "SELECT COUNT(*) AS v FROM room_bans WHERE room = ? AND user_name = ?";
+    /// Parameter: user.
+    OwnedCount = "SELECT COUNT(*) AS v FROM room_members WHERE user_name = ? AND owner";
 }
 
 /// Whether the room exists.
@@ -434,6 +436,16 @@ pub(crate) fn is_room_banned(db: &impl Db, name: &RoomName, user: &UserId) -> St
             .row::<I64Row, _>(c)?)
     })?;
     Ok(n.is_some_and(|r| r.v > 0))
+}
+
+/// How many rooms `user` owns.
+pub(crate) fn rooms_owned(db: &impl Db, user: &UserId) -> StoreResult<u64> {
+    let n = db.read(|c| {
+        Ok(sql::<OwnedCount>()
+            .bind::<Text, _>(user.as_str())
+            .row::<I64Row, _>(c)?)
+    })?;
+    Ok(n.map_or(0, |r| u64::try_from(r.v).unwrap_or(0)))
 }
 
 /// Records that `from` invited `user`; `NotFound` for an unknown room.

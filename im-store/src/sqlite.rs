@@ -479,6 +479,10 @@ impl RoomStore for SqliteStore {
         rooms::is_room_banned(self, name, user)
     }
 
+    fn rooms_owned(&self, user: &UserId) -> StoreResult<u64> {
+        rooms::rooms_owned(self, user)
+    }
+
     fn add_room_invite(&self, name: &RoomName, user: &UserId, from: &UserId) -> StoreResult<()> {
         rooms::add_room_invite(self, name, user, from)
     }

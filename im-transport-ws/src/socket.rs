@@ -104,16 +104,14 @@ async fn write_loop(mut session: Session, mut outbound: OutboundRx) {
             Some(Outgoing::Close(reason)) => {
                 let code = match reason {
                     CloseReason::TooLarge => CloseCode::Size,
-                    CloseReason::Protocol => CloseCode::Policy,
-                    CloseReason::TooSlow => CloseCode::Again,
+                    CloseReason::Protocol | CloseReason::RateLimited => CloseCode::Policy,
+                    CloseReason::TooSlow | CloseReason::ServerFull => CloseCode::Again,
+                    CloseReason::Shutdown => CloseCode::Away,
                     _ => CloseCode::Normal,
                 };
-                let _ = session
-                    .close(Some(WsClose {
-                        code,
-                        description: None,
-                    }))
-                    .await;
+                // The close frame carries the `closing` frame's reason.
+                let description = reason.text().map(str::to_owned);
+                let _ = session.close(Some(WsClose { code, description })).await;
                 return;
             }
             None => {

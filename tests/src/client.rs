@@ -146,7 +146,7 @@ impl Client {
         self.send_line(&v.to_string()).await;
     }
 
-    async fn read_frame(&mut self, wait: Duration) -> Option<Option<Value>> {
+    pub async fn read_frame(&mut self, wait: Duration) -> Option<Option<Value>> {
         let (reader, partial) = match &mut self.io {
             Io::Tcp {
                 reader, partial, ..

@@ -354,8 +354,12 @@ async fn sixteen_bad_requests_after_login_close_too() {
     }
     a.send_line("{").await;
     let seen = a.expect_closed().await;
-    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen.len(), 2, "{seen:?}");
     assert_eq!(seen[0]["code"], "bad_request");
+    assert_eq!(
+        seen[1],
+        json!({"type":"closing","reason":"too_many_errors"})
+    );
 }
 
 #[tokio::test]

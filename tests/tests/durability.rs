@@ -19,9 +19,12 @@ use serde_json::{json, Value};
 const ATTEMPTS: [usize; 3] = [400, 1600, 6400];
 
 /// Whole replays, however many sends an attempt needed.
-const ENV: [(&str, &str); 2] = [
+const ENV: [(&str, &str); 4] = [
     ("IM__LIMITS__REPLAY_MAX", "20000"),
     ("IM__LIMITS__REPLAY_TOTAL_MAX", "20000"),
+    // Thousands of sends pipelined on one connection.
+    ("IM__LIMITS__FRAMES_PER_SEC", "1000000"),
+    ("IM__LIMITS__FRAMES_BURST", "1000000"),
 ];
 
 /// Where the sends go. Send `i` has body `{prefix}{i}`, client_id

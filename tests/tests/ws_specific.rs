@@ -97,7 +97,10 @@ async fn a_client_ping_counts_as_activity() {
     }
     assert_eq!(c.request(json!({"type":"ping"})).await["type"], "pong");
     // Meanwhile the connection that said nothing was closed.
-    assert!(silent.expect_closed().await.is_empty());
+    assert_eq!(
+        silent.expect_closed().await,
+        vec![json!({"type":"closing","reason":"idle_timeout"})]
+    );
 }
 
 #[tokio::test]

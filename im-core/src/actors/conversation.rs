@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 
 use crate::actors::directory::Ticket;
+use crate::actors::typing::TypingThrottle;
 use crate::actors::user::{Deliver, Emit};
 use crate::actors::Core;
 use crate::error::ProtoError;
@@ -57,6 +58,8 @@ pub struct ConversationActor {
     members: HashSet<UserId>,
     /// The room, for rooms; `None` for a room that does not exist.
     room: Option<RoomRecord>,
+    /// Who last had a `typing` relayed here, and when.
+    typing: TypingThrottle<UserId>,
 }
 
 /// Answers a refused send: with the original `ok` when its `client_id` was
@@ -100,6 +103,7 @@ impl ConversationActor {
             last_active: Instant::now(),
             members,
             room: None,
+            typing: TypingThrottle::default(),
         }
     }
 
@@ -377,6 +381,9 @@ impl Handler<TypingIn> for ConversationActor {
             return;
         }
         msg.reply.ok(Reply::Empty);
+        if !self.typing.allow(&msg.from) {
+            return;
+        }
         let frame = ServerFrame::Typing {
             conv: self.conv.clone(),
             user: msg.from.clone(),

@@ -11,6 +11,7 @@
 
 pub(crate) mod conversation;
 pub(crate) mod directory;
+pub(crate) mod typing;
 pub(crate) mod user;
 
 use std::ops::Deref;

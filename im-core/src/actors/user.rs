@@ -13,6 +13,7 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use crate::actors::conversation::Submit;
+use crate::actors::typing::TypingThrottle;
 use crate::actors::Core;
 use crate::error::ProtoError;
 use crate::ids::{now_millis, ConvId, Millis, SessionId, UserId};
@@ -49,6 +50,8 @@ pub struct UserActor {
     note: Option<String>,
     /// Loading the contact book failed: refuse sessions and retire.
     failed: bool,
+    /// To whom a `typing` was last relayed, and when.
+    typing: TypingThrottle<UserId>,
 }
 
 impl UserActor {
@@ -64,6 +67,7 @@ impl UserActor {
             status: Status::Online,
             note: None,
             failed: false,
+            typing: TypingThrottle::default(),
         }
     }
 
@@ -662,9 +666,12 @@ impl Handler<TypingTo> for UserActor {
             user: self.user.clone(),
         }
         .encode();
-        let send = move |svc: &Core, to: &UserId, reply: ReplyTo| {
+        let send = move |act: &mut UserActor, to: &UserId, reply: ReplyTo| {
             reply.ok(Reply::Empty);
-            if let Some(l) = svc.actors.users.get(to) {
+            if !act.typing.allow(to) {
+                return;
+            }
+            if let Some(l) = act.svc.actors.users.get(to) {
                 l.addr.do_send(Emit {
                     frame,
                     except: None,
@@ -672,11 +679,11 @@ impl Handler<TypingTo> for UserActor {
             }
         };
         match self.dm_check(&msg.to) {
-            DmCheck::Allowed => send(&self.svc, &msg.to, msg.reply),
+            DmCheck::Allowed => send(self, &msg.to, msg.reply),
             DmCheck::Forbidden | DmCheck::Lookup => {
                 let to = msg.to.clone();
                 self.dm_resolve(msg.to, ctx, move |act, r, _| match r {
-                    Ok(()) => send(&act.svc, &to, msg.reply),
+                    Ok(()) => send(act, &to, msg.reply),
                     Err(e) => msg.reply.err(e),
                 })
             }
@@ -705,25 +712,51 @@ impl Handler<OnlineDevices> for UserActor {
 pub(crate) struct Kick {
     /// Sent before closing.
     pub frame: Option<ServerFrame>,
+    /// Why (the `closing` frame's reason).
+    pub reason: CloseReason,
 }
 
-/// Close sessions: of one device, of every device but one, or all.
+/// Close sessions: of one device, or all but one session.
 #[derive(Message, Clone)]
 #[rtype(result = "()")]
 pub(crate) struct KickSessions {
     /// Only this device's sessions (`None`: every device).
     pub device: Option<String>,
-    /// Spare this device's sessions.
-    pub keep_device: Option<String>,
+    /// Spare this session (the one that asked).
+    pub except: Option<SessionId>,
     /// Frame sent before closing.
     pub frame: Option<ServerFrame>,
+    /// Why.
+    pub reason: CloseReason,
 }
 
 impl KickSessions {
+    /// Every session of a device whose token was revoked.
+    pub(crate) fn device(device: String) -> KickSessions {
+        KickSessions {
+            device: Some(device),
+            except: None,
+            frame: None,
+            reason: CloseReason::DeviceRevoked,
+        }
+    }
+
+    /// Every session but `except`, after a password change.
+    pub(crate) fn password_changed(except: SessionId) -> KickSessions {
+        KickSessions {
+            device: None,
+            except: Some(except),
+            frame: None,
+            reason: CloseReason::PasswordChanged,
+        }
+    }
+
+    /// Every session of a suspended account.
     pub(crate) fn suspended() -> KickSessions {
         KickSessions {
             device: None,
-            keep_device: None,
+            except: None,
+            reason: CloseReason::Suspended,
             frame: Some(ServerFrame::error(
                 None,
                 ProtoError::new(
@@ -739,12 +772,13 @@ impl Handler<KickSessions> for UserActor {
     type Result = ();
 
     fn handle(&mut self, msg: KickSessions, _: &mut Context<Self>) {
-        for slot in self.sessions.values() {
-            let hit = msg.device.as_ref().is_none_or(|d| *d == slot.device)
-                && msg.keep_device.as_ref() != Some(&slot.device);
+        for (id, slot) in &self.sessions {
+            let hit =
+                msg.device.as_ref().is_none_or(|d| *d == slot.device) && msg.except != Some(*id);
             if hit {
                 slot.kick.do_send(Kick {
                     frame: msg.frame.clone(),
+                    reason: msg.reason,
                 });
             }
         }

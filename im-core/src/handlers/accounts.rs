@@ -162,16 +162,26 @@ async fn password_login(
     pw: String,
     device: String,
 ) -> Result<LoginOk, ProtoError> {
-    let (peer_key, user_key) = (peer.throttle_key(), name_key(username));
+    let peer_key = peer.throttle_key();
+    let user = UserId::parse(username);
+    // Failures per username are counted under the normalised name, so
+    // `Alice` and `alice` share a budget; a name that is not valid can
+    // never log in and is counted per peer only (so random names cannot
+    // grow the per-user counters).
+    let user_key = user.as_ref().map(|u| u.as_str().to_owned());
     let (peer_limit, user_limit) = (&svc.throttles.login_per_peer, &svc.throttles.login_per_user);
-    if peer_limit.is_limited(&peer_key) || user_limit.is_limited(&user_key) {
+    if peer_limit.is_limited(&peer_key)
+        || user_key.as_ref().is_some_and(|k| user_limit.is_limited(k))
+    {
         return Err(rate_limited());
     }
     // Count the attempt before checking it, so parallel guesses cannot all
     // slip under the limit; a success gives it back.
     peer_limit.record(&peer_key);
-    user_limit.record(&user_key);
-    let record = match UserId::parse(username) {
+    if let Some(k) = &user_key {
+        user_limit.record(k);
+    }
+    let record = match user {
         Some(u) => svc.db(move |s| s.user(&u)).await?,
         None => None,
     };
@@ -185,15 +195,35 @@ async fn password_login(
         return Err(bad_credentials());
     };
     peer_limit.forgive(&peer_key);
-    user_limit.forgive(&user_key);
+    if let Some(k) = &user_key {
+        user_limit.forgive(k);
+    }
     if record.suspended {
         return Err(suspended());
     }
     let token = auth::new_token();
     let hash = auth::token_hash(&token);
     let (u, d) = (record.name.clone(), device.clone());
-    svc.db(move |s| s.issue_token(&u, &d, &hash, now_millis()))
+    let max = svc.config.limits.max_devices;
+    let issued = svc
+        .db(move |s| {
+            // A new device name needs a free place among the live tokens.
+            let live = s
+                .devices(&u)?
+                .into_iter()
+                .filter(|x| x.token_hash.is_some());
+            let others = live.filter(|x| x.device != d).count();
+            if others >= max {
+                return Ok(false);
+            }
+            s.issue_token(&u, &d, &hash, now_millis()).map(|()| true)
+        })
         .await?;
+    if !issued {
+        return Err(ProtoError::conflict(format!(
+            "{max} devices are signed in: revoke one first"
+        )));
+    }
     Ok(LoginOk {
         user: record.name,
         device,
@@ -250,12 +280,6 @@ async fn token_login(
     })
 }
 
-/// Failures per username are counted under the normalised name when there
-/// is one, so `Alice` and `alice` share a budget.
-fn name_key(raw: &str) -> String {
-    UserId::parse(raw).map_or_else(|| format!("raw:{raw}"), |u| u.as_str().to_owned())
-}
-
 /// `devices`.
 pub(crate) async fn devices(me: &Ctx) -> Result<Reply, ProtoError> {
     let u = me.user.clone();
@@ -279,19 +303,42 @@ pub(crate) async fn revoke_device(me: &Ctx, device: &str, reply: ReplyTo) {
     match me.svc.db(move |s| s.revoke_device(&u, &d)).await {
         Ok(true) => {
             reply.ok(Reply::Empty);
-            me.user_addr.do_send(KickSessions {
-                device: Some(device.to_owned()),
-                keep_device: None,
-                frame: None,
-            });
+            me.user_addr
+                .do_send(KickSessions::device(device.to_owned()));
         }
         Ok(false) => reply.err(ProtoError::not_found("no such device")),
         Err(e) => reply.err(e),
     }
 }
 
-/// `password.change`: signs every other device out.
+/// `password.change`: signs out every session but this one and revokes
+/// every token but the one this session holds (device names are labels,
+/// not proof: another session under this device name goes too). Wrong
+/// `old` passwords count against `auth.login_failures_per_user`.
 pub(crate) async fn change_password(me: &Ctx, old: &str, new: &str) -> Result<Reply, ProtoError> {
+    let limit = &me.svc.throttles.login_per_user;
+    let key = me.user.as_str();
+    if limit.is_limited(key) {
+        return Err(rate_limited());
+    }
+    // Counted before the check, as logins are; given back on success.
+    limit.record(key);
+    let changed = set_password(me, old, new).await;
+    if changed.is_ok()
+        || changed
+            .as_ref()
+            .is_err_and(|e| e.code != ErrorCode::InvalidCredentials)
+    {
+        limit.forgive(key);
+    }
+    changed?;
+    me.user_addr
+        .do_send(KickSessions::password_changed(me.session));
+    Ok(Reply::Empty)
+}
+
+/// Checks `old`, stores a hash of `new` and revokes the other tokens.
+async fn set_password(me: &Ctx, old: &str, new: &str) -> Result<(), ProtoError> {
     let u = me.user.clone();
     let record = me
         .svc
@@ -315,19 +362,19 @@ pub(crate) async fn change_password(me: &Ctx, old: &str, new: &str) -> Result<Re
         .run(move || auth::hash_password(&new_pw, cost))
         .await?
         .ok_or_else(weak)?;
-    let (u, d) = (me.user.clone(), me.device.clone());
+    let (u, d, mine) = (me.user.clone(), me.device.clone(), me.token_hash.clone());
     me.svc
         .db(move |s| {
             s.set_password_hash(&u, &hash)?;
-            s.revoke_all_devices(&u, Some(&d))
+            // Keep this device's token only if it is still the one this
+            // session holds.
+            let keep = s
+                .devices(&u)?
+                .into_iter()
+                .any(|dev| dev.device == d && dev.token_hash.as_deref() == Some(&*mine));
+            s.revoke_all_devices(&u, keep.then_some(d.as_str()))
         })
-        .await?;
-    me.user_addr.do_send(KickSessions {
-        device: None,
-        keep_device: Some(me.device.clone()),
-        frame: None,
-    });
-    Ok(Reply::Empty)
+        .await
 }
 
 /// `logout`: revokes this device's token, replies, and has the session

@@ -53,6 +53,8 @@ struct Standing {
     rel: Relation,
     i_block: bool,
     they_block: bool,
+    /// Requests I sent that wait for an answer (counted for `Add` only).
+    pending_out: usize,
 }
 
 /// Applies `op` between `me` and `peer` and replies.
@@ -66,7 +68,7 @@ pub(crate) async fn apply(me: Ctx, op: Op, peer: String, reply: ReplyTo) {
         Some(p) => Some(me.svc.pair_locks.lock(&me.user, &p).await),
         None => None,
     };
-    let decided = match standing(&me, &peer).await {
+    let decided = match standing(&me, &peer, op == Op::Add).await {
         Ok(st) => decide(&me, op, &st).map(|c| (st.peer, c)),
         Err(e) => Err(e),
     };
@@ -97,7 +99,7 @@ pub(crate) async fn apply(me: Ctx, op: Op, peer: String, reply: ReplyTo) {
 }
 
 /// Reads the relation and blocks between `me` and `peer`.
-async fn standing(me: &Ctx, peer: &str) -> Result<Standing, ProtoError> {
+async fn standing(me: &Ctx, peer: &str, count_pending: bool) -> Result<Standing, ProtoError> {
     let peer = UserId::parse(peer).ok_or_else(|| ProtoError::not_found("no such user"))?;
     if peer == me.user {
         return Err(ProtoError::bad_request("that is you"));
@@ -112,15 +114,25 @@ async fn standing(me: &Ctx, peer: &str) -> Result<Standing, ProtoError> {
             let rel = s.relation(&a, &b)?;
             let i_block = s.blocks(&a)?.contains(&b);
             let they_block = s.blocks(&b)?.contains(&a);
-            Ok(Some((rel, i_block, they_block)))
+            let pending_out = match count_pending {
+                true => s
+                    .contacts(&a)?
+                    .iter()
+                    .filter(|(_, st)| *st == ContactState::PendingOut)
+                    .count(),
+                false => 0,
+            };
+            Ok(Some((rel, i_block, they_block, pending_out)))
         })
         .await?;
-    let (rel, i_block, they_block) = state.ok_or_else(|| ProtoError::not_found("no such user"))?;
+    let (rel, i_block, they_block, pending_out) =
+        state.ok_or_else(|| ProtoError::not_found("no such user"))?;
     Ok(Standing {
         peer,
         rel,
         i_block,
         they_block,
+        pending_out,
     })
 }
 
@@ -156,6 +168,7 @@ fn decide(me: &Ctx, op: Op, st: &Standing) -> Result<Option<Change>, ProtoError>
 
 /// `contact.add`: a request, or the acceptance of the peer's request.
 fn add(me: &Ctx, st: &Standing) -> Result<Option<Change>, ProtoError> {
+    let max = me.svc.config.limits.max_pending_requests;
     // Permission before state: a mutual block is `forbidden`.
     if st.they_block {
         return Err(ProtoError::forbidden(
@@ -169,6 +182,11 @@ fn add(me: &Ctx, st: &Standing) -> Result<Option<Change>, ProtoError> {
         Relation::Mutual => None,
         Relation::Requested { by } if *by == me.user => None,
         Relation::Requested { .. } => Some(mutual()),
+        Relation::None if st.pending_out >= max => {
+            return Err(ProtoError::rate_limited(format!(
+                "{max} of your contact requests wait for an answer"
+            )))
+        }
         Relation::None => Some(Change {
             relation: Some(Relation::Requested {
                 by: me.user.clone(),

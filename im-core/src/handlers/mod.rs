@@ -22,6 +22,7 @@ pub(crate) mod rooms;
 use actix::Addr;
 use futures_util::future::{FutureExt, LocalBoxFuture};
 use std::future::Future;
+use std::sync::Arc;
 
 use crate::actors::user::UserActor;
 use crate::actors::Core;
@@ -40,6 +41,8 @@ pub(crate) struct Ctx {
     pub user: UserId,
     /// The device the session logged in as.
     pub device: String,
+    /// Hash of the token this session holds (issued at its login).
+    pub token_hash: Arc<str>,
     /// The asking session.
     pub session: SessionId,
     /// The user's actor (sessions, contact book, presence).

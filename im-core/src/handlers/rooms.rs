@@ -113,11 +113,27 @@ pub(crate) async fn create(
         created_at: now_millis(),
     };
     let owner = me.user.clone();
-    match me.svc.db(move |s| s.create_room(&record, &owner)).await {
+    let max = me.svc.config.limits.max_rooms_owned as u64;
+    let created = me
+        .svc
+        .db(move |s| {
+            if s.rooms_owned(&owner)? >= max {
+                return Ok(false);
+            }
+            s.create_room(&record, &owner).map(|()| true)
+        })
+        .await;
+    match created {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(ProtoError::conflict(format!(
+                "you own {max} rooms, the most one user may"
+            )))
+        }
         Err(e) if e.code == crate::error::ErrorCode::Conflict => {
             return Err(ProtoError::conflict("a room with this name exists"))
         }
-        r => r?,
+        Err(e) => return Err(e),
     }
     let conv = ConvId::Room(name.clone());
     // An actor that looked for this room before it existed must load it.

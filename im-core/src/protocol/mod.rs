@@ -372,7 +372,10 @@ pub fn decode(raw: &[u8]) -> Result<Request, BadFrame> {
         _ => return Err(bad(id, "frame has no string field `type`".into())),
     }
     match ClientFrame::deserialize(Value::Object(map)) {
-        Ok(frame) => Ok(Request { id, frame }),
+        Ok(frame) => match frame.nul_field() {
+            Some(field) => Err(bad(id, format!("`{field}` must not contain U+0000"))),
+            None => Ok(Request { id, frame }),
+        },
         Err(e) => {
             let m = e.to_string();
             let m = if m.starts_with("unknown variant") {
@@ -465,6 +468,16 @@ impl Encoded {
     /// The underlying shared buffer.
     pub fn bytes(&self) -> Bytes {
         self.0.clone()
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether it is empty (never, for a real frame).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 
@@ -772,6 +785,15 @@ pub enum ServerFrame {
     /// End of the login replay.
     #[serde(rename = "synced")]
     Synced {},
+    /// The server is about to close the connection, and why (one of
+    /// `shutdown`, `idle_timeout`, `login_timeout`, `too_slow`,
+    /// `too_many_errors`, `rate_limited`, `server_full`, `device_revoked`,
+    /// `password_changed`).
+    #[serde(rename = "closing")]
+    Closing {
+        /// Why.
+        reason: &'static str,
+    },
     /// The replay of a conversation was cut.
     #[serde(rename = "gap")]
     Gap {
@@ -870,6 +892,30 @@ pub enum ServerFrame {
         /// Who.
         user: UserId,
     },
+}
+
+impl ClientFrame {
+    /// The first field the server would store (bodies, notes, topics,
+    /// names, `client_id`, file names) that contains U+0000: such a frame
+    /// is a `bad_request`, refused before anything else looks at it.
+    pub fn nul_field(&self) -> Option<&'static str> {
+        let has = |s: &str| s.contains('\0');
+        let some = |s: &Option<String>| s.as_deref().is_some_and(has);
+        match self {
+            ClientFrame::Register { username, .. } if has(username) => Some("username"),
+            ClientFrame::Login { username, .. } if has(username) => Some("username"),
+            ClientFrame::Login { device, .. } if some(device) => Some("device"),
+            ClientFrame::PresenceSet { note, .. } if some(note) => Some("note"),
+            ClientFrame::MsgSend { body, .. } if some(body) => Some("body"),
+            ClientFrame::MsgSend { client_id, .. } if some(client_id) => Some("client_id"),
+            ClientFrame::RoomCreate { name, .. } if has(name) => Some("name"),
+            ClientFrame::RoomCreate { topic, .. } if some(topic) => Some("topic"),
+            ClientFrame::RoomTopic { topic, .. } if has(topic) => Some("topic"),
+            ClientFrame::FileBegin { name, .. } if has(name) => Some("name"),
+            ClientFrame::FileBegin { mime, .. } if some(mime) => Some("mime"),
+            _ => None,
+        }
+    }
 }
 
 impl ServerFrame {

@@ -48,6 +48,7 @@ impl SessionActor {
                 svc: act.s.svc.clone(),
                 user: ok.user.clone(),
                 device: ok.device,
+                token_hash: crate::auth::token_hash(&ok.token).into(),
                 session: act.s.id,
                 user_addr: lease.addr,
                 peer: act.s.peer.clone(),

@@ -8,10 +8,11 @@
 //! one at a time (`ctx.wait`: no further frame is read meanwhile) or
 //! alongside the next ones (`ctx.spawn`).
 
+mod guard;
 mod login;
 pub(crate) mod registry;
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +28,7 @@ use crate::ids::SessionId;
 use crate::protocol::{ClientFrame, ServerFrame, PROTOCOL_VERSION, SERVER_NAME};
 use crate::reply::ReplyTo;
 use crate::transport::{CloseReason, Incoming, Outbox, PeerInfo, TransportEvent};
+use guard::RateLimit;
 use registry::Sessions;
 
 /// How long a closing session waits for replies still in progress.
@@ -51,6 +53,9 @@ pub(crate) struct Setup {
     pub activity: Arc<AtomicI64>,
     /// In-flight request permits; closed when the connection closes.
     pub permits: Arc<Semaphore>,
+    /// Within the connection caps; else the session says `server_full`
+    /// and closes.
+    pub admitted: bool,
 }
 
 enum State {
@@ -67,15 +72,19 @@ pub struct SessionActor {
     s: Setup,
     state: State,
     bad_streak: u32,
+    rate: RateLimit,
 }
 
 impl SessionActor {
     /// Starts the session on the current arbiter.
     pub(crate) fn launch(s: Setup) -> Addr<SessionActor> {
+        let l = &s.svc.config.limits;
+        let rate = RateLimit::new(l.frames_per_sec, l.frames_burst);
         SessionActor {
             s,
             state: State::New,
             bad_streak: 0,
+            rate,
         }
         .start()
     }
@@ -103,6 +112,11 @@ impl SessionActor {
     fn close_now(&mut self, reason: CloseReason) {
         self.state_closing();
         self.s.outbox.close(reason);
+    }
+
+    /// Whether the session has not logged in (yet).
+    fn logged_out(&self) -> bool {
+        matches!(self.state, State::New)
     }
 
     /// Leaves the user actor; further requests get `unauthenticated`.
@@ -170,23 +184,6 @@ impl SessionActor {
             }
         }
     }
-
-    /// Closes the session when the client has been silent for
-    /// `limits.idle_timeout_secs`.
-    fn watch_idle(&mut self, ctx: &mut Context<Self>) {
-        let idle_ms = (self.s.svc.config.limits.idle_timeout_secs.max(1) * 1000) as i64;
-        let tick = Duration::from_millis((idle_ms as u64 / 10).clamp(50, 5000));
-        ctx.run_interval(tick, move |act, ctx| {
-            let last = act.s.activity.load(Ordering::Relaxed);
-            if crate::ids::now_millis() - last >= idle_ms {
-                tracing::debug!(session = %act.s.id, "idle timeout");
-                // Idle: nothing of what is queued is worth waiting for.
-                act.state_closing();
-                act.s.outbox.kill(CloseReason::Idle);
-                ctx.stop();
-            }
-        });
-    }
 }
 
 impl Actor for SessionActor {
@@ -198,12 +195,19 @@ impl Actor for SessionActor {
             server: SERVER_NAME.to_owned(),
         };
         self.s.outbox.push(hello.encode());
+        if !self.s.admitted {
+            return self.close_now(CloseReason::ServerFull);
+        }
+        self.login_deadline(ctx);
         self.watch_idle(ctx);
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
         self.state_closing();
-        self.s.registry.remove(self.s.id);
+        let ip = self.s.peer.addr.map(|a| a.ip());
+        self.s
+            .registry
+            .remove(self.s.id, self.s.admitted.then_some(ip));
     }
 }
 
@@ -212,6 +216,18 @@ impl Handler<Incoming> for SessionActor {
 
     fn handle(&mut self, msg: Incoming, ctx: &mut Context<Self>) {
         let outbox = self.s.outbox.clone();
+        if !self.rate.take() {
+            let id = msg
+                .decoded
+                .as_ref()
+                .map_or_else(|b| b.id.clone(), |r| r.id.clone());
+            ReplyTo::new(outbox, id, Some(msg.permit))
+                .err(ProtoError::rate_limited("too many requests, slow down"));
+            if self.rate.refused >= self.s.svc.config.limits.flood_close_after.max(1) {
+                self.close_now(CloseReason::RateLimited);
+            }
+            return;
+        }
         let req = match msg.decoded {
             Ok(r) => r,
             Err(bad) => {
@@ -248,6 +264,10 @@ impl Handler<TransportEvent> for SessionActor {
             TransportEvent::NotText => {
                 let e = ProtoError::bad_request("only text frames are accepted");
                 self.s.outbox.push(ServerFrame::error(None, e).encode());
+                self.bad_streak += 1;
+                if self.bad_streak >= MAX_BAD_STREAK {
+                    self.close_now(CloseReason::Protocol);
+                }
             }
             TransportEvent::Closed => {
                 self.state_closing();
@@ -261,7 +281,7 @@ impl Handler<Shutdown> for SessionActor {
     type Result = ();
 
     fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) {
-        self.close(CloseReason::Normal, ctx);
+        self.close(CloseReason::Shutdown, ctx);
     }
 }
 
@@ -272,6 +292,6 @@ impl Handler<Kick> for SessionActor {
         if let Some(f) = msg.frame {
             self.s.outbox.push(f.encode());
         }
-        self.close(CloseReason::Normal, ctx);
+        self.close(msg.reason, ctx);
     }
 }

@@ -1,6 +1,8 @@
-//! Every live session of a hub, so shutdown can reach them all.
+//! Every live session of a hub, so shutdown can reach them all, and the
+//! connection caps (overall and per peer address).
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -15,6 +17,15 @@ pub(crate) struct Sessions {
     next: AtomicU64,
     live: Mutex<HashMap<SessionId, Addr<SessionActor>>>,
     shutting_down: AtomicBool,
+    admitted: Mutex<Admitted>,
+}
+
+/// Connections counted against the caps.
+#[derive(Default)]
+struct Admitted {
+    total: usize,
+    /// By peer address; an address leaves the map at 0.
+    per_peer: HashMap<IpAddr, usize>,
 }
 
 impl Sessions {
@@ -33,10 +44,40 @@ impl Sessions {
         }
     }
 
-    /// Forgets an ended session.
-    pub(crate) fn remove(&self, id: SessionId) {
+    /// Counts a new connection from `peer` against the caps; `false` (and
+    /// nothing counted) when it is over one.
+    pub(crate) fn admit(&self, peer: Option<IpAddr>, max: usize, max_per_peer: usize) -> bool {
+        let Ok(mut a) = self.admitted.lock() else {
+            return false;
+        };
+        let from_peer = peer.map_or(0, |ip| a.per_peer.get(&ip).copied().unwrap_or(0));
+        if a.total >= max || from_peer >= max_per_peer {
+            return false;
+        }
+        a.total += 1;
+        if let Some(ip) = peer {
+            *a.per_peer.entry(ip).or_default() += 1;
+        }
+        true
+    }
+
+    /// Forgets an ended session; `admitted` is `Some(peer)` when it was
+    /// counted against the caps.
+    pub(crate) fn remove(&self, id: SessionId, admitted: Option<Option<IpAddr>>) {
         if let Ok(mut s) = self.live.lock() {
             s.remove(&id);
+        }
+        let (Some(peer), Ok(mut a)) = (admitted, self.admitted.lock()) else {
+            return;
+        };
+        a.total = a.total.saturating_sub(1);
+        if let Some(ip) = peer {
+            if let Some(n) = a.per_peer.get_mut(&ip) {
+                *n -= 1;
+                if *n == 0 {
+                    a.per_peer.remove(&ip);
+                }
+            }
         }
     }
 

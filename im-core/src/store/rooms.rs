@@ -70,6 +70,8 @@ pub trait RoomStore {
     fn set_room_ban(&self, name: &RoomName, user: &UserId, banned: bool) -> StoreResult<()>;
     /// Whether `user` is banned from the room.
     fn is_room_banned(&self, name: &RoomName, user: &UserId) -> StoreResult<bool>;
+    /// How many rooms `user` owns.
+    fn rooms_owned(&self, user: &UserId) -> StoreResult<u64>;
     /// Records that `from` invited `user` (replacing an earlier invitation).
     fn add_room_invite(&self, name: &RoomName, user: &UserId, from: &UserId) -> StoreResult<()>;
     /// Invitations `user` has not used, by room name: (room, from).

@@ -27,6 +27,9 @@ pub fn hub(f: impl FnOnce(&mut Config)) -> Hub {
 pub fn hub_on(store: Arc<dyn Store>, f: impl FnOnce(&mut Config)) -> Hub {
     let mut c = Config::default();
     c.auth.bcrypt_cost = 4;
+    // The actor tests pipeline far past the default request rate.
+    c.limits.frames_per_sec = 1_000_000;
+    c.limits.frames_burst = 1_000_000;
     f(&mut c);
     let blobs = Arc::new(im_core::blob::MemoryBlobStore::new());
     Hub::builder(store, blobs).config(c).start()

@@ -120,9 +120,16 @@ fn rooms_join_leave_and_ownership(s: &dyn Store) {
         s.leave_room(&r, &uid("bob")),
         Err(StoreError::NotFound)
     ));
+    assert_eq!(s.rooms_owned(&uid("alice")).unwrap(), 0);
     s.create_room(&room_rec("club", "", false, 100), &uid("alice"))
         .unwrap();
+    assert_eq!(s.rooms_owned(&uid("alice")).unwrap(), 1);
     assert!(s.join_room(&r, &uid("bob"), 110).unwrap());
+    assert_eq!(
+        s.rooms_owned(&uid("bob")).unwrap(),
+        0,
+        "members own nothing"
+    );
     assert!(
         !s.join_room(&r, &uid("bob"), 120).unwrap(),
         "already a member"
@@ -149,6 +156,12 @@ fn rooms_join_leave_and_ownership(s: &dyn Store) {
         s.room_members(&r).unwrap(),
         [member("bob", true, 110), member("dave", false, 130)]
     );
+    assert_eq!(
+        s.rooms_owned(&uid("alice")).unwrap(),
+        0,
+        "left, owns nothing"
+    );
+    assert_eq!(s.rooms_owned(&uid("bob")).unwrap(), 1, "took over");
     // Rejoining puts one last.
     assert!(s.join_room(&r, &uid("alice"), 200).unwrap());
     assert!(s.join_room(&r, &uid("carol"), 210).unwrap());

@@ -135,6 +135,16 @@ impl RoomStore for MemoryStore {
             .is_some_and(|r| r.bans.contains(user)))
     }
 
+    fn rooms_owned(&self, user: &UserId) -> StoreResult<u64> {
+        let g = self.lock()?;
+        let owns = |r: &&Room| {
+            r.members
+                .iter()
+                .any(|m| m.user == *user && m.role == RoomRole::Owner)
+        };
+        Ok(g.rooms.values().filter(owns).count() as u64)
+    }
+
     fn add_room_invite(&self, name: &RoomName, user: &UserId, from: &UserId) -> StoreResult<()> {
         let mut g = self.lock()?;
         if !g.rooms.contains_key(name) {

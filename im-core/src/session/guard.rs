@@ -1,0 +1,111 @@
+//! What a connection is allowed before its requests are even looked at:
+//! the request rate (a token bucket), and the timers that close it (login
+//! deadline, idle timeout).
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+
+use super::SessionActor;
+use crate::ids::now_millis;
+use crate::transport::CloseReason;
+
+/// A token bucket: `rate` requests per second on average, `burst` at once.
+pub(crate) struct RateLimit {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    at: Instant,
+    /// Refusals in a row.
+    pub refused: u32,
+}
+
+impl RateLimit {
+    /// A full bucket.
+    pub(crate) fn new(rate: u32, burst: u32) -> RateLimit {
+        let burst = f64::from(burst.max(1));
+        RateLimit {
+            rate: f64::from(rate.max(1)),
+            burst,
+            tokens: burst,
+            at: Instant::now(),
+            refused: 0,
+        }
+    }
+
+    /// Takes a token for one request; `false` when the bucket is empty
+    /// (the refusal is counted).
+    pub(crate) fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let refill = now.duration_since(self.at).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + refill).min(self.burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            self.refused = 0;
+            true
+        } else {
+            self.refused = self.refused.saturating_add(1);
+            false
+        }
+    }
+}
+
+/// How long an idle connection gets to have its queued frames written
+/// before it is cut off.
+const IDLE_GRACE: Duration = Duration::from_secs(10);
+
+impl SessionActor {
+    /// Closes the connection if it has not logged in within
+    /// `limits.login_timeout_secs` (nothing the client sends extends it).
+    pub(super) fn login_deadline(&mut self, ctx: &mut Context<Self>) {
+        let secs = self.s.svc.config.limits.login_timeout_secs.max(1);
+        ctx.run_later(Duration::from_secs(secs), |act, _| {
+            if act.logged_out() {
+                tracing::debug!(session = %act.s.id, "login timeout");
+                act.close_now(CloseReason::LoginTimeout);
+            }
+        });
+    }
+
+    /// Closes the connection when the client has been silent for
+    /// `limits.idle_timeout_secs`. A task of its own, not an actor timer,
+    /// so it also fires while the session is busy (a login replay the
+    /// client does not read): queued frames then get `IDLE_GRACE` to be
+    /// written before the connection is cut.
+    pub(super) fn watch_idle(&mut self, ctx: &mut Context<Self>) {
+        let idle_ms = (self.s.svc.config.limits.idle_timeout_secs.max(1) * 1000) as i64;
+        let tick = Duration::from_millis((idle_ms as u64 / 10).clamp(50, 5000));
+        let (activity, outbox, id) = (self.s.activity.clone(), self.s.outbox.clone(), self.s.id);
+        let me = ctx.address().downgrade();
+        actix_rt::spawn(async move {
+            loop {
+                tokio::time::sleep(tick).await;
+                let Some(addr) = me.upgrade() else { return };
+                if now_millis() - activity.load(Ordering::Relaxed) >= idle_ms {
+                    tracing::debug!(session = %id, "idle timeout");
+                    outbox.close(CloseReason::Idle);
+                    addr.do_send(Expired);
+                    drop(addr);
+                    tokio::time::sleep(IDLE_GRACE).await;
+                    outbox.kill(CloseReason::Idle);
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// The session timed out: it leaves its user and reads nothing more.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(super) struct Expired;
+
+impl Handler<Expired> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Expired, _: &mut Context<Self>) {
+        self.state_closing();
+    }
+}
