@@ -338,7 +338,8 @@ async fn room_list_searches_public_rooms_most_members_first() {
 
 #[tokio::test]
 async fn room_list_returns_at_most_100_rooms() {
-    let srv = server().start();
+    // One owner of 101 rooms: past the default cap of rooms per owner.
+    let srv = server().config(|c| c.limits.max_rooms_owned = 1000).start();
     let mut a = srv.user("alice").await;
     let mut b = srv.user("bob").await;
     for i in 0..=100 {

@@ -383,3 +383,38 @@ async fn per_user_caps_on_rooms_devices_and_requests() {
     b.err(json!({"type":"contact.add","user":"user3"}), "rate_limited")
         .await;
 }
+
+#[tokio::test]
+async fn a_connection_trickling_bytes_is_closed_on_time() {
+    let srv = TestServer::builder()
+        .config(|c| {
+            c.limits.login_timeout_secs = 1;
+            c.limits.idle_timeout_secs = 2;
+        })
+        .start();
+    // Before login: one byte of a frame every 100 ms, never a newline.
+    let s = tokio::net::TcpStream::connect(srv.addr).await.expect("connect");
+    let (rd, mut wr) = s.into_split();
+    let mut lines = BufReader::new(rd).lines();
+    let trickle = tokio::spawn(async move {
+        for b in b"{\"type\":\"login\",\"username\":\"alice\"".iter().cycle() {
+            if wr.write_all(&[*b]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let mut frames: Vec<Value> = vec![];
+    while let Ok(Ok(Some(l))) = tokio::time::timeout(WAIT, lines.next_line()).await {
+        frames.push(serde_json::from_str(&l).expect("json"));
+    }
+    trickle.abort();
+    assert_eq!(closing_reason(&frames), Some("login_timeout"), "{frames:?}");
+    // After login: bytes that never make a frame do not count as activity.
+    let mut a = srv.user("alice").await;
+    a.send_bytes(b"{\"type\":").await;
+    let started = std::time::Instant::now();
+    let frames = a.expect_closed().await;
+    assert_eq!(closing_reason(&frames), Some("idle_timeout"), "{frames:?}");
+    assert!(started.elapsed() >= Duration::from_millis(1500));
+}

@@ -52,6 +52,36 @@ async fn an_oversized_message_gets_too_large_and_close_1009() {
     assert_eq!(code, Some(CloseCode::Size));
 }
 
+/// Over WebSocket the close frame carries the `closing` frame's reason.
+#[tokio::test]
+async fn the_close_frame_carries_the_closing_reason() {
+    let srv = TestServer::builder()
+        .transport(Transport::Ws)
+        .config(|c| c.limits.login_timeout_secs = 1)
+        .start();
+    let mut c = srv.client().await;
+    let mut closing = None;
+    let mut close = None;
+    while let Ok(Some(m)) = tokio::time::timeout(WAIT, c.ws().next()).await {
+        match m {
+            Ok(Message::Text(t)) => {
+                let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                if v["type"] == "closing" {
+                    closing = v["reason"].as_str().map(str::to_owned);
+                }
+            }
+            Ok(Message::Close(f)) => {
+                close = f.map(|f| (f.code, f.reason.to_string()));
+                break;
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    assert_eq!(closing.as_deref(), Some("login_timeout"));
+    assert_eq!(close, Some((CloseCode::Normal, "login_timeout".to_owned())));
+}
+
 #[tokio::test]
 async fn answering_server_pings_keeps_an_idle_connection_open() {
     let srv = TestServer::builder()
