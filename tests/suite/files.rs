@@ -1006,8 +1006,14 @@ async fn cleanup_never_takes_the_bytes_of_a_file_as_it_is_finished() {
             pipelined(e, mine.collect())
         });
         let ended = futures_util::future::join_all(ends).await;
+        // On a slow machine a copy may be older than the TTL by now and
+        // rightly collected (`not_found`); a lost blob shows as a copy
+        // that was finished and sent but cannot be read.
         for r in ended.iter().flatten() {
-            assert_eq!(r["type"], "ok", "round {round}: {r}");
+            assert!(
+                r["type"] == "ok" || r["code"] == "not_found",
+                "round {round}: {r}"
+            );
         }
         // Sent at once, so that only lost bytes can make them unreadable.
         let sends = copies
@@ -1016,7 +1022,10 @@ async fn cleanup_never_takes_the_bytes_of_a_file_as_it_is_finished() {
             .collect();
         let sent = pipelined(&mut a, sends).await;
         for ((_, f, data), s) in copies.iter().zip(&sent) {
-            assert_eq!(s["type"], "ok", "round {round}: {s}");
+            if s["type"] != "ok" {
+                assert_eq!(s["code"], "not_found", "round {round}: {s}");
+                continue;
+            }
             let got = b.request(read(f, 0, CHUNK)).await;
             assert_eq!(
                 got["type"], "ok",
