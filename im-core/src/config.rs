@@ -99,6 +99,9 @@ pub struct Limits {
     pub max_file: u64,
     /// Storage quota per user in bytes (default 1 GiB).
     pub user_quota: u64,
+    /// Unfinished uploads one user may have at once; `file.begin` past it
+    /// is `rate_limited` (default 20).
+    pub max_open_uploads: u64,
     /// Frames queued towards one connection before it counts as too slow
     /// and is disconnected (default 1024).
     pub outbound_queue: usize,
@@ -135,6 +138,7 @@ impl Default for Limits {
             replay_total_max: 5000,
             max_file: 26_214_400,
             user_quota: 1_073_741_824,
+            max_open_uploads: 20,
             outbound_queue: 1024,
             max_in_flight: 64,
             sync_buffer: 4096,

@@ -3,9 +3,10 @@
 //! Metadata lives in the [`crate::store::Store`], bytes in the
 //! [`crate::blob::BlobStore`]. The SHA-256 of an upload is computed while
 //! its chunks arrive (the running hash is kept per upload, rebuilt from
-//! the partial blob if the server restarted meanwhile). Who may read a file:
-//! its uploader, and the current members of every conversation it was sent
-//! to. Everyone else is told it does not exist.
+//! the partial blob if the server restarted meanwhile); every request
+//! about one upload, and its cleanup, runs holding that upload's lock.
+//! Who may read a file: its uploader, and the current members of every
+//! conversation it was sent to. Everyone else is told it does not exist.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,10 +14,11 @@ use std::sync::Arc;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::blob::BlobStore;
 use crate::error::{ErrorCode, ProtoError, StoreError};
 use crate::ids::{now_millis, ConvId, Millis, UserId};
 pub use crate::protocol::AttachmentMeta;
-use crate::services::Services;
+use crate::services::{BlobLocks, Services};
 use crate::store::{FileRecord, Store};
 
 /// Largest decoded chunk, and largest `file.read` answer, in bytes.
@@ -196,28 +198,51 @@ pub(crate) async fn authorize_download(
 }
 
 /// Removes unfinished uploads and unsent files older than
-/// `limits.upload_ttl_secs`, and blobs no file uses any more.
+/// `limits.upload_ttl_secs`, and blobs no file uses any more. Each file is
+/// removed holding its upload's lock (no chunk or end of it runs
+/// meanwhile), only if still unsent when it is deleted, and its blob only
+/// if unused under the blob's lock (see [`remove_stale`]).
 pub(crate) async fn collect(svc: &Services) -> Result<usize, ProtoError> {
     let before: Millis = now_millis() - (svc.config.limits.upload_ttl_secs as i64) * 1000;
-    let removed = svc
-        .blocking(move |s, blobs| -> Result<Vec<String>, ProtoError> {
-            let stale = s.stale_files(before)?;
-            let mut ids = Vec::with_capacity(stale.len());
-            for f in stale {
-                s.delete_file(&f.id)?;
-                let _ = blobs.discard_upload(&f.id);
-                if let Some(sha) = &f.sha256 {
-                    if !s.blob_in_use(sha)? {
-                        blobs.remove(sha).map_err(io_err)?;
-                    }
-                }
-                ids.push(f.id);
-            }
-            Ok(ids)
-        })
-        .await??;
-    svc.uploads.forget(&removed);
-    Ok(removed.len())
+    let stale = svc.db(move |s| s.stale_files(before)).await?;
+    let mut removed = 0;
+    for f in stale {
+        let mut upload = svc.uploads.lock(&f.id).await;
+        let locks = svc.uploads.blob_locks();
+        let gone = svc
+            .blocking(move |s, blobs| remove_stale(s, blobs, &locks, &f.id, before))
+            .await??;
+        if gone {
+            *upload = None;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// Removes file `id` if it is still stale, with its partial upload, and
+/// its blob if no file uses it any more. The store checks and deletes in
+/// one step, against a concurrent `attach_file`; the blob is checked and
+/// removed under its lock, which `file.end` holds from committing the same
+/// blob to recording its file as finished. Whether the file was removed.
+fn remove_stale(
+    s: &dyn Store,
+    blobs: &dyn BlobStore,
+    locks: &BlobLocks,
+    id: &str,
+    before: Millis,
+) -> Result<bool, ProtoError> {
+    let Some(f) = s.delete_stale_file(id, before)? else {
+        return Ok(false);
+    };
+    let _ = blobs.discard_upload(id);
+    if let Some(sha) = &f.sha256 {
+        let _blob = locks.lock(sha);
+        if !s.blob_in_use(sha)? {
+            blobs.remove(sha).map_err(io_err)?;
+        }
+    }
+    Ok(true)
 }
 
 fn constant_eq(a: &[u8], b: &[u8]) -> bool {

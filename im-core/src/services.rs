@@ -8,7 +8,7 @@
 //! point at.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use sha2::Sha256;
 use std::time::Duration;
@@ -60,7 +60,7 @@ pub(crate) struct Services {
     pub throttles: Throttles,
     /// File bytes.
     pub blobs: Arc<dyn BlobStore>,
-    /// Running hashes of uploads in progress.
+    /// Uploads in progress: one owner each, and their running hashes.
     pub uploads: Uploads,
     /// Serialises contact changes per pair of users.
     pub pair_locks: PairLocks,
@@ -156,20 +156,116 @@ impl Drop for PairGuard<'_> {
     }
 }
 
-/// Running hashes of uploads in progress, by file id.
+/// The uploads in progress, each with one owner at a time.
+///
+/// A request about an upload (`file.chunk`, `file.status`, `file.end`,
+/// and cleanup) first takes the upload's async lock with
+/// [`Uploads::lock`] and holds it until it is done: checking the offset,
+/// appending, updating the running hash and recording progress happen as
+/// one step, whichever sessions (of one user) ask at once. An entry lives
+/// while someone holds or waits for its lock, or while it keeps a running
+/// hash (an unfinished upload; there are at most `limits.max_open_uploads`
+/// per user).
 #[derive(Default)]
 pub(crate) struct Uploads {
-    /// Bytes hashed so far and the running hash, by file id.
-    pub hashers: Mutex<HashMap<String, (u64, Sha256)>>,
+    slots: Mutex<HashMap<String, UploadSlot>>,
+    /// Keeps committing a blob apart from removing it.
+    blobs: Arc<BlobLocks>,
+}
+
+type UploadSlot = Arc<tokio::sync::Mutex<Option<Running>>>;
+
+/// The running hash of an unfinished upload.
+pub(crate) struct Running {
+    /// Bytes received and hashed so far: the offset the next chunk must
+    /// have.
+    pub received: u64,
+    /// SHA-256 of those bytes.
+    pub hash: Sha256,
+}
+
+/// Holds an upload's lock; derefs to its running hash (`None`: not known,
+/// to be rebuilt from the partial upload). Dropping it releases the lock
+/// and forgets the upload when nobody else wants it and no hash is kept.
+pub(crate) struct UploadGuard<'a> {
+    uploads: &'a Uploads,
+    id: String,
+    guard: tokio::sync::OwnedMutexGuard<Option<Running>>,
 }
 
 impl Uploads {
-    /// Drops the running hashes of removed files.
-    pub(crate) fn forget(&self, ids: &[String]) {
-        if let Ok(mut m) = self.hashers.lock() {
-            for id in ids {
-                m.remove(id);
-            }
+    /// Waits for the lock of upload `id`.
+    pub(crate) async fn lock(&self, id: &str) -> UploadGuard<'_> {
+        let slot = self
+            .slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(id.to_owned())
+            .or_default()
+            .clone();
+        UploadGuard {
+            uploads: self,
+            id: id.to_owned(),
+            guard: slot.lock_owned().await,
         }
+    }
+
+    /// The locks by blob, for work on the blocking pool.
+    pub(crate) fn blob_locks(&self) -> Arc<BlobLocks> {
+        self.blobs.clone()
+    }
+}
+
+impl std::ops::Deref for UploadGuard<'_> {
+    type Target = Option<Running>;
+
+    fn deref(&self) -> &Option<Running> {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for UploadGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Option<Running> {
+        &mut self.guard
+    }
+}
+
+impl Drop for UploadGuard<'_> {
+    fn drop(&mut self) {
+        if self.guard.is_some() {
+            return;
+        }
+        let mut slots = self
+            .uploads
+            .slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // Clones are made only under `slots`: two references (the map's
+        // and this guard's) mean nobody else holds or waits for it.
+        let mine = tokio::sync::OwnedMutexGuard::mutex(&self.guard);
+        let idle = slots
+            .get(&self.id)
+            .is_some_and(|s| Arc::ptr_eq(s, mine) && Arc::strong_count(mine) == 2);
+        if idle {
+            slots.remove(&self.id);
+        }
+    }
+}
+
+/// Locks by blob hash, striped. Held, on the blocking pool, across
+/// committing an upload as blob `S` and recording the file as finished,
+/// and across finding `S` unused and removing it: so a blob is never
+/// removed under a file just told that its bytes are stored (the commit
+/// found `S` already there and dropped its own copy).
+#[derive(Default)]
+pub(crate) struct BlobLocks([Mutex<()>; 16]);
+
+impl BlobLocks {
+    /// Waits for the lock of blob `sha256`; blocking.
+    pub(crate) fn lock(&self, sha256: &str) -> MutexGuard<'_, ()> {
+        let stripe = sha256.bytes().fold(0usize, |n, b| n.wrapping_add(b.into())) % self.0.len();
+        self.0[stripe]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }

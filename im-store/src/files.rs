@@ -6,6 +6,7 @@ use diesel::QueryableByName;
 
 use im_core::error::{StoreError, StoreResult};
 use im_core::ids::{ConvId, Millis, UserId};
+use im_core::store::files::{BeginOutcome, UploadLimits};
 use im_core::store::FileRecord;
 
 use crate::accounts::{changed, conflict_or};
@@ -92,6 +93,21 @@ statements! {
     StaleFiles = "SELECT f.id, f.uploader, f.name, f.mime, f.size, f.received, f.sha256, \
         f.created_at FROM files f WHERE f.created_at < ? AND (f.sha256 IS NULL \
         OR NOT EXISTS (SELECT 1 FROM file_convs fc WHERE fc.file_id = f.id))";
+    /// A no-op write that locks the user's row until the transaction ends,
+    /// so one user's begins take turns (PostgreSQL; on SQLite the write
+    /// transaction already excludes every other writer). Parameter: name.
+    LockUser = "UPDATE users SET suspended = suspended WHERE name = ?";
+    /// Unfinished uploads of a user. Parameter: uploader.
+    OpenUploads = "SELECT CAST(COUNT(*) AS BIGINT) AS v FROM files \
+        WHERE uploader = ? AND sha256 IS NULL";
+    /// A no-op write that locks a file's row until the transaction ends
+    /// (0 rows: no such file), so attaching it and collecting it take
+    /// turns. Parameter: id.
+    LockFile = "UPDATE files SET received = received WHERE id = ?";
+    /// The file if `StaleFiles` would list it. Parameters: id, before.
+    StaleFile = "SELECT f.id, f.uploader, f.name, f.mime, f.size, f.received, f.sha256, \
+        f.created_at FROM files f WHERE f.id = ? AND f.created_at < ? AND (f.sha256 IS NULL \
+        OR NOT EXISTS (SELECT 1 FROM file_convs fc WHERE fc.file_id = f.id))";
     /// Parameter: id.
     DeleteFileConvs = "DELETE FROM file_convs WHERE file_id = ?";
     /// Parameter: id.
@@ -123,6 +139,53 @@ pub(crate) fn create_file(db: &impl Db, file: &FileRecord) -> StoreResult<()> {
             .bind::<BigInt, _>(file.created_at)
             .run(c)?;
         Ok(())
+    })
+    .map_err(conflict_or)
+}
+
+/// Records a new upload if its uploader stays within `limits`: the
+/// uploader's row is locked, then their files summed and counted, then the
+/// upload inserted, all in one transaction.
+pub(crate) fn begin_file(
+    db: &impl Db,
+    file: &FileRecord,
+    limits: UploadLimits,
+) -> StoreResult<BeginOutcome> {
+    let size = bytes_i64(file.size, "file size")?;
+    let received = bytes_i64(file.received, "received bytes")?;
+    let uploader = file.uploader.as_str();
+    db.txn(|c| {
+        sql::<LockUser>().bind::<Text, _>(uploader).run(c)?;
+        let total = |r: Option<I64Row>, what: &str| {
+            let v = r.map_or(0, |r| r.v);
+            u64::try_from(v)
+                .map_err(|_| DbError::Corrupt(format!("negative {what} {v} for {uploader}")))
+        };
+        let used = total(
+            sql::<UserFileBytes>().bind::<Text, _>(uploader).row(c)?,
+            "file bytes",
+        )?;
+        if used >= limits.quota || used.saturating_add(file.size) > limits.quota {
+            return Ok(BeginOutcome::OverQuota);
+        }
+        let open = total(
+            sql::<OpenUploads>().bind::<Text, _>(uploader).row(c)?,
+            "open uploads",
+        )?;
+        if open >= limits.max_open {
+            return Ok(BeginOutcome::TooManyOpen);
+        }
+        sql::<InsertFile>()
+            .bind::<Text, _>(file.id.as_str())
+            .bind::<Text, _>(uploader)
+            .bind::<Text, _>(file.name.as_str())
+            .bind::<Text, _>(file.mime.as_str())
+            .bind::<BigInt, _>(size)
+            .bind::<BigInt, _>(received)
+            .bind::<Nullable<Text>, _>(file.sha256.as_deref())
+            .bind::<BigInt, _>(file.created_at)
+            .run(c)?;
+        Ok(BeginOutcome::Begun)
     })
     .map_err(conflict_or)
 }
@@ -159,17 +222,22 @@ pub(crate) fn finish_file(db: &impl Db, id: &str, sha256: &str) -> StoreResult<(
     })?)
 }
 
-/// Records that the file was sent to `conv`.
+/// Records that the file was sent to `conv`; `NotFound` without a file.
+/// The file's row stays locked until the row in `file_convs` is written,
+/// so `delete_stale_file` sees either no file to attach to or the
+/// attachment.
 pub(crate) fn attach_file(db: &impl Db, id: &str, conv: &ConvId) -> StoreResult<()> {
     let conv = conv.to_string();
-    db.write(|c| {
+    changed(db.txn(|c| {
+        if sql::<LockFile>().bind::<Text, _>(id).run(c)? == 0 {
+            return Ok(0);
+        }
         sql::<Attach>()
             .bind::<Text, _>(id)
             .bind::<Text, _>(conv.as_str())
             .run(c)?;
-        Ok(())
-    })?;
-    Ok(())
+        Ok(1)
+    })?)
 }
 
 /// The conversations the file was sent to, in `ConvId` order as the
@@ -224,6 +292,31 @@ pub(crate) fn delete_file(db: &impl Db, id: &str) -> StoreResult<()> {
         Ok(())
     })?;
     Ok(())
+}
+
+/// Forgets file `id` if it is still stale: its row is locked first, so
+/// an `attach_file` or `finish_file` running meanwhile either comes before
+/// (and the check sees it) or finds no file.
+pub(crate) fn delete_stale_file(
+    db: &impl Db,
+    id: &str,
+    before: Millis,
+) -> StoreResult<Option<FileRecord>> {
+    Ok(db.txn(|c| {
+        if sql::<LockFile>().bind::<Text, _>(id).run(c)? == 0 {
+            return Ok(None);
+        }
+        let Some(row) = sql::<StaleFile>()
+            .bind::<Text, _>(id)
+            .bind::<BigInt, _>(before)
+            .row::<FileRow, _>(c)?
+        else {
+            return Ok(None);
+        };
+        sql::<DeleteFileConvs>().bind::<Text, _>(id).run(c)?;
+        sql::<DeleteFile>().bind::<Text, _>(id).run(c)?;
+        FileRecord::try_from(row).map(Some)
+    })?)
 }
 
 /// Whether a file record uses the blob `sha256`.

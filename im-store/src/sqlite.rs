@@ -28,6 +28,7 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use im_core::error::StoreResult;
 use im_core::ids::{ConvId, Millis, RoomName, UserId};
+use im_core::store::files::{BeginOutcome, UploadLimits};
 use im_core::store::prelude::*;
 use im_core::store::{
     Appended, ContactState, ConvSummary, CursorOutcome, CursorUpdate, DeviceRecord, FileRecord,
@@ -497,6 +498,10 @@ impl FileStore for SqliteStore {
         files::create_file(self, file)
     }
 
+    fn begin_file(&self, file: &FileRecord, limits: UploadLimits) -> StoreResult<BeginOutcome> {
+        files::begin_file(self, file, limits)
+    }
+
     fn file(&self, id: &str) -> StoreResult<Option<FileRecord>> {
         files::file(self, id)
     }
@@ -527,6 +532,10 @@ impl FileStore for SqliteStore {
 
     fn delete_file(&self, id: &str) -> StoreResult<()> {
         files::delete_file(self, id)
+    }
+
+    fn delete_stale_file(&self, id: &str, before: Millis) -> StoreResult<Option<FileRecord>> {
+        files::delete_stale_file(self, id, before)
     }
 
     fn blob_in_use(&self, sha256: &str) -> StoreResult<bool> {

@@ -41,37 +41,66 @@ fn encode_filename(name: &str) -> String {
     out
 }
 
-/// Parses a single `bytes=` range against `size`: `Ok(None)` for no (or an
-/// unsupported multi-) range, `Err(())` when unsatisfiable.
-#[allow(clippy::result_unit_err)]
-pub fn parse_range(value: &str, size: u64) -> Result<Option<(u64, u64)>, ()> {
-    let Some(spec) = value.trim().strip_prefix("bytes=") else {
-        return Ok(None);
-    };
-    if spec.contains(',') {
-        return Ok(None);
+/// What a `Range` header asks of a file (RFC 9110 14.1.2, 14.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeRequest {
+    /// No usable range (another unit, several ranges, or not valid
+    /// syntax): the header is ignored and the whole file served.
+    Whole,
+    /// First and last byte, inclusive, both within the file.
+    Part(u64, u64),
+    /// A valid range that lies entirely past the end: `416`.
+    Unsatisfiable,
+}
+
+/// `1*DIGIT`, saturating at `u64::MAX` (a position past any file);
+/// `None` for anything else, signs and spaces included.
+fn digits(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
     }
-    let (a, b) = spec.split_once('-').ok_or(())?;
-    let (a, b) = (a.trim(), b.trim());
-    let range = if a.is_empty() {
-        let n: u64 = b.parse().map_err(|_| ())?;
-        if n == 0 || size == 0 {
-            return Err(());
-        }
-        (size.saturating_sub(n), size - 1)
-    } else {
-        let start: u64 = a.parse().map_err(|_| ())?;
-        let end: u64 = if b.is_empty() {
-            u64::MAX
-        } else {
-            b.parse().map_err(|_| ())?
-        };
-        if start >= size || end < start {
-            return Err(());
-        }
-        (start, end.min(size - 1))
+    Some(s.parse().unwrap_or(u64::MAX))
+}
+
+/// Parses a `Range` header value against a file of `size` bytes: one
+/// `bytes=first-last`, `bytes=first-` or `bytes=-suffix` range. Invalid
+/// syntax, and `last` before `first`, make the header ignored; only a
+/// valid range starting past the end (or `-0`, or any suffix of an empty
+/// file) is unsatisfiable.
+pub fn parse_range(value: &str, size: u64) -> RangeRequest {
+    let Some(spec) = value.trim().strip_prefix("bytes=") else {
+        return RangeRequest::Whole;
     };
-    Ok(Some(range))
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return RangeRequest::Whole;
+    };
+    let (a, b) = (a.trim(), b.trim());
+    if a.is_empty() {
+        return match digits(b) {
+            None => RangeRequest::Whole,
+            Some(0) => RangeRequest::Unsatisfiable,
+            Some(_) if size == 0 => RangeRequest::Unsatisfiable,
+            Some(n) => RangeRequest::Part(size.saturating_sub(n), size - 1),
+        };
+    }
+    let Some(first) = digits(a) else {
+        return RangeRequest::Whole;
+    };
+    let last = if b.is_empty() {
+        Some(u64::MAX)
+    } else {
+        digits(b)
+    };
+    match last {
+        Some(last) if last >= first => {
+            if first >= size {
+                RangeRequest::Unsatisfiable
+            } else {
+                RangeRequest::Part(first, last.min(size - 1))
+            }
+        }
+        _ => RangeRequest::Whole,
+    }
 }
 
 fn refusal(r: HttpRefusal) -> HttpResponse {
@@ -147,13 +176,13 @@ fn respond(req: &HttpRequest, hub: Hub, d: Download) -> HttpResponse {
         .and_then(|v| v.to_str().ok())
         .map(|v| parse_range(v, size));
     let (status, start, end) = match range {
-        Some(Err(())) => {
+        Some(RangeRequest::Unsatisfiable) => {
             return res(actix_web::http::StatusCode::RANGE_NOT_SATISFIABLE)
                 .insert_header((header::CONTENT_RANGE, format!("bytes */{size}")))
                 .finish()
         }
-        Some(Ok(Some((a, b)))) => (actix_web::http::StatusCode::PARTIAL_CONTENT, a, b + 1),
-        _ => (actix_web::http::StatusCode::OK, 0, size),
+        Some(RangeRequest::Part(a, b)) => (actix_web::http::StatusCode::PARTIAL_CONTENT, a, b + 1),
+        Some(RangeRequest::Whole) | None => (actix_web::http::StatusCode::OK, 0, size),
     };
     let mut b = res(status);
     if status == actix_web::http::StatusCode::PARTIAL_CONTENT {
@@ -191,14 +220,38 @@ mod tests {
 
     #[test]
     fn ranges() {
-        assert_eq!(parse_range("bytes=0-9", 100), Ok(Some((0, 9))));
-        assert_eq!(parse_range("bytes=90-", 100), Ok(Some((90, 99))));
-        assert_eq!(parse_range("bytes=-10", 100), Ok(Some((90, 99))));
-        assert_eq!(parse_range("bytes=50-500", 100), Ok(Some((50, 99))));
-        assert_eq!(parse_range("bytes=100-", 100), Err(()));
-        assert_eq!(parse_range("bytes=9-3", 100), Err(()));
-        assert_eq!(parse_range("bytes=0-1,5-6", 100), Ok(None));
-        assert_eq!(parse_range("items=0-1", 100), Ok(None));
+        use RangeRequest::*;
+        assert_eq!(parse_range("bytes=0-9", 100), Part(0, 9));
+        assert_eq!(parse_range("bytes=90-", 100), Part(90, 99));
+        assert_eq!(parse_range("bytes=-10", 100), Part(90, 99));
+        assert_eq!(parse_range("bytes=-500", 100), Part(0, 99));
+        assert_eq!(parse_range("bytes=50-500", 100), Part(50, 99));
+        assert_eq!(
+            parse_range("bytes=50-99999999999999999999", 100),
+            Part(50, 99)
+        );
+        assert_eq!(parse_range("bytes=100-", 100), Unsatisfiable);
+        assert_eq!(
+            parse_range("bytes=99999999999999999999-", 100),
+            Unsatisfiable
+        );
+        assert_eq!(parse_range("bytes=-0", 100), Unsatisfiable);
+        assert_eq!(parse_range("bytes=-5", 0), Unsatisfiable);
+        for ignored in [
+            "bytes=9-3",
+            "bytes=x-1",
+            "bytes=-",
+            "bytes=5",
+            "bytes=",
+            "bytes=--5",
+            "bytes=1-2-3",
+            "bytes=+1-2",
+            "bytes=-+5",
+            "bytes=0-1,5-6",
+            "items=0-1",
+        ] {
+            assert_eq!(parse_range(ignored, 100), Whole, "{ignored}");
+        }
     }
 
     #[test]

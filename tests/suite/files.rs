@@ -712,3 +712,326 @@ async fn unfinished_uploads_are_removed_after_upload_ttl() {
     assert_eq!(a.download(&k).await, kept);
     assert_eq!(b.download(&k).await, kept);
 }
+
+/// Two sessions of one user race every step of the same upload (a chunk at
+/// one offset, the next chunk, `file.end`): one chunk per offset is taken,
+/// the other is told the offset it should have used (never `unavailable`),
+/// both ends agree, and the stored bytes are exactly those the hash names,
+/// so a later upload of the same bytes (stored once, by hash) reads back
+/// the same.
+#[tokio::test]
+async fn sessions_racing_one_upload_never_mix_its_bytes() {
+    const HALF: usize = 300;
+    let srv = server().start();
+    let mut a1 = srv.user_on("alice", "phone").await;
+    let mut a2 = srv.user_on("alice", "laptop").await;
+    for round in 0..40u64 {
+        let x = random_bytes(2 * HALF, 1000 + round);
+        let y = random_bytes(2 * HALF, 5000 + round);
+        let f = a1.file_begin("race.bin", None, 2 * HALF).await;
+        let mut won = Vec::new();
+        for at in [0, HALF] {
+            let (r1, r2) = tokio::join!(
+                a1.request(chunk(&f, at, &x[at..at + HALF])),
+                a2.request(chunk(&f, at, &y[at..at + HALF])),
+            );
+            let (loser, bytes) = match (r1["type"].as_str(), r2["type"].as_str()) {
+                (Some("ok"), Some("error")) => (&r2, &x),
+                (Some("error"), Some("ok")) => (&r1, &y),
+                _ => panic!("round {round} offset {at}: one chunk must win: {r1} / {r2}"),
+            };
+            assert_eq!(loser["code"], "bad_request", "round {round}: {loser}");
+            won.extend_from_slice(&bytes[at..at + HALF]);
+        }
+        let (e1, e2) = tokio::join!(a1.request(end(&f)), a2.request(end(&f)));
+        for e in [&e1, &e2] {
+            assert_eq!(e["type"], "ok", "round {round}: {e}");
+            assert_eq!(e["size"], 2 * HALF, "round {round}: {e}");
+            assert_eq!(e["sha256"], sha256_hex(&won), "round {round}: {e}");
+        }
+        assert_eq!(a2.download(&f).await, won, "round {round}: stored bytes");
+        // The same bytes again share the stored copy, which must be them.
+        let g = a2.upload("again.bin", None, &won).await;
+        assert_eq!(
+            a1.download(&g).await,
+            won,
+            "round {round}: deduplicated copy"
+        );
+    }
+}
+
+/// `file.read` never serves a byte past the recorded size, and an offset
+/// at or past the end, however large, is an empty `eof` answer.
+#[tokio::test]
+async fn file_read_stops_at_the_recorded_size() {
+    let srv = server().start();
+    let mut a = srv.user("alice").await;
+    let data = random_bytes(1000, 30);
+    let f = a.upload("a.bin", None, &data).await;
+    for offset in [1000, 1001, 1 << 32, 1 << 63, u64::MAX - 1, u64::MAX] {
+        let r = a
+            .ok(json!({"type":"file.read","file":f,"offset":offset,"len":CHUNK}))
+            .await;
+        assert_eq!(
+            (&r["data"], &r["eof"]),
+            (&json!(""), &json!(true)),
+            "{offset}: {r}"
+        );
+    }
+    // A stored copy longer than the record (a torn write, an older
+    // server) leaks nothing past `size`: lengthen it behind the server's
+    // back where the bytes are on disk.
+    if let Some(dir) = srv.data().dir() {
+        let sha = sha256_hex(&data);
+        let path = dir.join("files/blobs").join(&sha[..2]).join(&sha);
+        let mut longer = std::fs::read(&path).expect("stored copy");
+        longer.extend_from_slice(b"secret bytes past the end");
+        std::fs::write(&path, longer).expect("lengthen the stored copy");
+    }
+    let (d, eof) = a.file_read(&f, 990, CHUNK).await;
+    assert_eq!((d.as_slice(), eof), (&data[990..], true));
+    assert_eq!(a.download(&f).await, data);
+}
+
+#[tokio::test]
+async fn once_the_quota_is_used_up_even_an_empty_file_is_too_large() {
+    let srv = server()
+        .config(|c| {
+            c.limits.user_quota = 1000;
+            c.limits.max_file = 5000;
+        })
+        .start();
+    let mut a = srv.user("alice").await;
+    let empty = a.file_begin("empty-before.txt", None, 0).await;
+    a.file_end(&empty, b"").await;
+    a.file_begin("all.bin", None, 1000).await;
+    a.err(begin("empty.txt", None, 0), "too_large").await;
+    a.err(begin("one.bin", None, 1), "too_large").await;
+    // Someone else's quota is their own.
+    let mut b = srv.user("bob").await;
+    b.file_begin("empty.txt", None, 0).await;
+}
+
+/// Begins racing on several sessions of one user never take more than the
+/// quota between them.
+#[tokio::test]
+async fn racing_begins_never_exceed_the_quota() {
+    let srv = server()
+        .config(|c| {
+            c.limits.user_quota = 1000;
+            c.limits.max_file = 1000;
+        })
+        .start();
+    for round in 0..15 {
+        let name = format!("racer{round}");
+        let mut s1 = srv.user_on(&name, "one").await;
+        let mut s2 = srv.user_on(&name, "two").await;
+        let mut s3 = srv.user_on(&name, "three").await;
+        let (r1, r2, r3) = tokio::join!(
+            s1.request(begin("a.bin", None, 600)),
+            s2.request(begin("b.bin", None, 600)),
+            s3.request(begin("c.bin", None, 600)),
+        );
+        let oks = [&r1, &r2, &r3].iter().filter(|r| r["type"] == "ok").count();
+        assert_eq!(oks, 1, "round {round}: {r1} / {r2} / {r3}");
+        for r in [&r1, &r2, &r3].iter().filter(|r| r["type"] != "ok") {
+            assert_eq!(r["code"], "too_large", "round {round}: {r}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn too_many_unfinished_uploads_are_rate_limited() {
+    let srv = server().start();
+    let mut a = srv.user("alice").await;
+    // The default is 20 at a time.
+    let mut open: Vec<String> = Vec::new();
+    for i in 0..20 {
+        open.push(a.file_begin(&format!("{i}.bin"), None, 1).await);
+    }
+    a.err(begin("21.bin", None, 1), "rate_limited").await;
+    a.err(begin("empty.bin", None, 0), "rate_limited").await;
+    // Sizes come first.
+    a.err(begin("huge.bin", None, u64::MAX), "too_large").await;
+    // Finishing one frees its place; other users have their own.
+    a.file_chunk(&open[0], 0, b"x").await;
+    a.file_end(&open[0], b"x").await;
+    a.file_begin("21.bin", None, 1).await;
+    a.err(begin("22.bin", None, 1), "rate_limited").await;
+    let mut b = srv.user("bob").await;
+    b.file_begin("b.bin", None, 1).await;
+}
+
+#[tokio::test]
+async fn the_unfinished_upload_cap_is_configurable() {
+    let srv = server().config(|c| c.limits.max_open_uploads = 2).start();
+    let mut a = srv.user("alice").await;
+    a.file_begin("1.bin", None, 1).await;
+    a.file_begin("2.bin", None, 1).await;
+    a.err(begin("3.bin", None, 1), "rate_limited").await;
+}
+
+/// The moment the periodic cleanup (every second with `upload_ttl_secs =
+/// 1`) takes a probe upload; it runs again a whole number of seconds later.
+async fn cleanup_tick(c: &mut Client) -> tokio::time::Instant {
+    let probe = c.file_begin("probe.bin", None, 1).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = c.request(status(&probe)).await;
+        if r["type"] == "error" {
+            assert_eq!(r["code"], "not_found", "{r}");
+            return tokio::time::Instant::now();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no cleanup within 5 s"
+        );
+    }
+}
+
+/// Uploads `n` small unsent files with distinct bytes; by id, ascending,
+/// as cleanup goes through them.
+async fn unsent_files(c: &mut Client, n: usize, seed: u64) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::with_capacity(n);
+    for i in 0..n {
+        let data = random_bytes(64, seed + i as u64);
+        files.push((c.upload("old.bin", None, &data).await, data));
+    }
+    files.sort();
+    files
+}
+
+/// Sends every request of `frames` without waiting, then returns the
+/// replies in the same order (events arriving meanwhile are dropped).
+async fn pipelined(c: &mut Client, frames: Vec<Value>) -> Vec<Value> {
+    let n = frames.len();
+    for (i, mut f) in frames.into_iter().enumerate() {
+        f["id"] = json!(format!("p-{i}"));
+        c.send(f).await;
+    }
+    let mut replies = vec![Value::Null; n];
+    let mut got = 0;
+    while got < n {
+        let v = c.recv().await;
+        let at = v["id"]
+            .as_str()
+            .and_then(|s| s.strip_prefix("p-")?.parse::<usize>().ok());
+        if let Some(i) = at {
+            replies[i] = v;
+            got += 1;
+        }
+    }
+    replies
+}
+
+/// A file sent at the moment cleanup collects it is either refused
+/// (`not_found`) or kept: an `ok` send always leaves the receiver a file
+/// to read.
+#[tokio::test]
+async fn cleanup_never_takes_a_file_as_it_is_sent() {
+    let srv = server().config(|c| c.limits.upload_ttl_secs = 1).start();
+    let (mut a, mut b) = pair(&srv).await;
+    for round in 0..3u64 {
+        let tick = cleanup_tick(&mut a).await;
+        // Begun after `tick`: first collected one tick later.
+        let files = unsent_files(&mut a, 150, round * 1000).await;
+        tokio::time::sleep_until(tick + Duration::from_millis(1995)).await;
+        // Latest first: cleanup reaches those last.
+        let sends = files
+            .iter()
+            .rev()
+            .map(|(f, _)| json!({"type":"msg.send","to":"bob","attachment":f}))
+            .collect();
+        let replies = pipelined(&mut a, sends).await;
+        for ((f, data), r) in files.iter().rev().zip(&replies) {
+            if r["type"] == "error" {
+                assert_eq!(r["code"], "not_found", "round {round}: {r}");
+                continue;
+            }
+            assert_eq!(r["type"], "ok", "round {round}: {r}");
+            let got = b.request(read(f, 0, CHUNK)).await;
+            assert_eq!(
+                got["type"], "ok",
+                "round {round}: {f} was sent, then removed: {got}"
+            );
+            assert_eq!(unb64(got["data"].as_str().unwrap_or("")), *data);
+        }
+    }
+}
+
+/// A file finished (`file.end`) at the moment cleanup removes an unsent
+/// file with the same bytes keeps its bytes: they are stored once, by
+/// hash, and cleanup removes them only when no file uses them.
+#[tokio::test]
+async fn cleanup_never_takes_the_bytes_of_a_file_as_it_is_finished() {
+    const PAIRS: usize = 40;
+    const ENDERS: usize = 4;
+    let srv = server()
+        .config(|c| {
+            c.limits.upload_ttl_secs = 1;
+            c.limits.max_open_uploads = 100_000;
+        })
+        .start();
+    let (mut a, mut b) = pair(&srv).await;
+    let mut enders = Vec::new();
+    for i in 0..ENDERS {
+        enders.push(srv.user_on("alice", &format!("ender-{i}")).await);
+    }
+    let mut junk = srv.user("junk").await;
+    for round in 0..3u64 {
+        let tick = cleanup_tick(&mut a).await;
+        let old = unsent_files(&mut a, PAIRS, 7000 + round * 1000).await;
+        // Unfinished uploads among them, in the order cleanup takes
+        // files, so that it goes from one old file to the next about as
+        // fast as the copies below are finished.
+        let begins = (0..PAIRS * 15)
+            .map(|_| begin("junk.bin", None, 1))
+            .collect();
+        pipelined(&mut junk, begins).await;
+        // The copies begin after the next tick, so the one after that
+        // collects the old files but not them.
+        tokio::time::sleep_until(tick + Duration::from_millis(1050)).await;
+        let mut copies = Vec::with_capacity(old.len());
+        for (k, (_, data)) in old.iter().enumerate() {
+            let e = &mut enders[k % ENDERS];
+            let f = e.file_begin("new.bin", None, data.len()).await;
+            e.file_chunk(&f, 0, data).await;
+            copies.push((k % ENDERS, f, data.clone()));
+        }
+        tokio::time::sleep_until(tick + Duration::from_millis(1995)).await;
+        // Every session finishes its copies in the order cleanup goes
+        // through the old files, all sessions at once.
+        let ends = enders.iter_mut().enumerate().map(|(i, e)| {
+            let mine = copies.iter().filter(|c| c.0 == i).map(|c| end(&c.1));
+            pipelined(e, mine.collect())
+        });
+        let ended = futures_util::future::join_all(ends).await;
+        // On a slow machine a copy may be older than the TTL by now and
+        // rightly collected (`not_found`); a lost blob shows as a copy
+        // that was finished and sent but cannot be read.
+        for r in ended.iter().flatten() {
+            assert!(
+                r["type"] == "ok" || r["code"] == "not_found",
+                "round {round}: {r}"
+            );
+        }
+        // Sent at once, so that only lost bytes can make them unreadable.
+        let sends = copies
+            .iter()
+            .map(|(_, f, _)| json!({"type":"msg.send","to":"bob","attachment":f}))
+            .collect();
+        let sent = pipelined(&mut a, sends).await;
+        for ((_, f, data), s) in copies.iter().zip(&sent) {
+            if s["type"] != "ok" {
+                assert_eq!(s["code"], "not_found", "round {round}: {s}");
+                continue;
+            }
+            let got = b.request(read(f, 0, CHUNK)).await;
+            assert_eq!(
+                got["type"], "ok",
+                "round {round}: {f} lost its bytes: {got}"
+            );
+            assert_eq!(unb64(got["data"].as_str().unwrap_or("")), *data);
+        }
+    }
+}

@@ -166,6 +166,55 @@ async fn range_requests() {
     same_bytes(&r.body, &data, "no range");
 }
 
+/// RFC 9110 14.2: a `Range` header that is not a valid `bytes` range is
+/// ignored (the whole file, `200`); `416` is only for a valid range that
+/// lies past the end.
+#[tokio::test]
+async fn invalid_ranges_are_ignored() {
+    let srv = TestServer::start();
+    let mut a = srv.user("alice").await;
+    let data = random_bytes(1000, 5);
+    let f = a.upload("clip.mp4", Some("video/mp4"), &data).await;
+    for range in [
+        "bytes=9-3",
+        "bytes=abc-def",
+        "bytes=-",
+        "bytes=5",
+        "bytes=",
+        "bytes=--5",
+        "bytes=1-2-3",
+        "bytes=+1-2",
+        "bytes=0x10-",
+        "bytes=-1e3",
+        "bytes=1000-999",
+        "bytes 0-9",
+        "items=0-9",
+        "bytes=0-1,5-6",
+    ] {
+        let r = get(&srv, &a, &f, &[("Range", range)]).await;
+        assert_eq!(r.status, 200, "{range}");
+        assert_eq!(r.header("content-range"), None, "{range}");
+        same_bytes(&r.body, &data, range);
+    }
+    // Valid but past the end: still 416, numbers beyond 64 bits included.
+    for range in ["bytes=1000-", "bytes=99999999999999999999999-", "bytes=-0"] {
+        let r = get(&srv, &a, &f, &[("Range", range)]).await;
+        assert_eq!(r.status, 416, "{range}");
+        assert_eq!(r.header("content-range"), Some("bytes */1000"), "{range}");
+    }
+    // Valid, with a last position beyond 64 bits: up to the end.
+    let r = get(
+        &srv,
+        &a,
+        &f,
+        &[("Range", "bytes=990-99999999999999999999999")],
+    )
+    .await;
+    assert_eq!(r.status, 206);
+    assert_eq!(r.header("content-range"), Some("bytes 990-999/1000"));
+    same_bytes(&r.body, &data[990..], "huge last position");
+}
+
 #[tokio::test]
 async fn etag_and_if_none_match() {
     let srv = TestServer::start();

@@ -7,13 +7,15 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use super::Ctx;
+use crate::blob::BlobStore;
 use crate::error::ProtoError;
 use crate::files::{
     io_err, not_found, readable, secret, sign, CHUNK_MAX, LINK_TTL_SECS, MAX_NAME_CHARS,
 };
 use crate::ids::now_millis;
 use crate::protocol::Reply;
-use crate::services::Services;
+use crate::services::{Running, Services, UploadGuard};
+use crate::store::files::{BeginOutcome, UploadLimits};
 use crate::store::FileRecord;
 
 const DEFAULT_MIME: &str = "application/octet-stream";
@@ -56,7 +58,10 @@ pub(crate) async fn begin(
             limits.max_file
         )));
     }
-    let quota = limits.user_quota;
+    let limits = UploadLimits {
+        quota: limits.user_quota,
+        max_open: limits.max_open_uploads,
+    };
     let mut raw = [0u8; 16];
     rand::thread_rng().fill_bytes(&mut raw);
     let record = FileRecord {
@@ -70,71 +75,71 @@ pub(crate) async fn begin(
         created_at: now_millis(),
     };
     let id = record.id.clone();
-    let over = me
-        .svc
-        .db(move |s| {
-            let used = s.user_file_bytes(&record.uploader)?;
-            if used.saturating_add(record.size) > quota {
-                return Ok(true);
-            }
-            s.create_file(&record)?;
-            Ok(false)
-        })
-        .await?;
-    if over {
-        return Err(ProtoError::too_large("over your storage quota"));
+    match me.svc.db(move |s| s.begin_file(&record, limits)).await? {
+        BeginOutcome::Begun => Ok(Reply::FileBegun { file: id }),
+        BeginOutcome::OverQuota => Err(ProtoError::too_large("over your storage quota")),
+        BeginOutcome::TooManyOpen => Err(ProtoError::rate_limited(format!(
+            "at most {} unfinished uploads at a time",
+            limits.max_open
+        ))),
     }
-    Ok(Reply::FileBegun { file: id })
 }
 
-/// The upload `id` of `me`, not finished; else `not_found` / `conflict`.
-async fn own_upload(me: &Ctx, id: &str) -> Result<FileRecord, ProtoError> {
+/// The upload `id` of `me`, finished or not, read while holding its lock;
+/// else `not_found` (and the lock keeps no state for it).
+async fn own_upload(
+    me: &Ctx,
+    id: &str,
+    upload: &mut UploadGuard<'_>,
+) -> Result<FileRecord, ProtoError> {
     let id = id.to_owned();
-    let f = me
-        .svc
-        .db(move |s| s.file(&id))
-        .await?
-        .ok_or_else(not_found)?;
-    if f.uploader != me.user {
-        return Err(not_found());
+    match me.svc.db(move |s| s.file(&id)).await? {
+        Some(f) if f.uploader == me.user => Ok(f),
+        _ => {
+            **upload = None;
+            Err(not_found())
+        }
     }
-    Ok(f)
 }
 
-/// The running hash of an upload, rebuilt from the partial blob when the
-/// server lost it (a restart).
-async fn hasher(svc: &Services, id: &str) -> Result<(u64, Sha256), ProtoError> {
-    if let Some(h) = svc
-        .uploads
-        .hashers
-        .lock()
-        .ok()
-        .and_then(|m| m.get(id).cloned())
-    {
-        return Ok(h);
-    }
-    let upload = id.to_owned();
-    let h = svc
-        .blocking(move |_, blobs| -> std::io::Result<(u64, Sha256)> {
-            let len = blobs.upload_len(&upload)?;
-            let mut h = Sha256::new();
-            let mut at = 0;
-            while at < len {
-                let part = blobs.read_upload(&upload, at, 1 << 20)?;
-                if part.is_empty() {
-                    break;
-                }
-                at += part.len() as u64;
-                h.update(&part);
-            }
-            Ok((at, h))
-        })
-        .await?
-        .map_err(io_err)?;
-    Ok(h)
+/// The running hash of an upload, rebuilt from the partial upload when
+/// not known (after a restart, or a write that failed part way).
+async fn running<'g>(
+    svc: &Services,
+    id: &str,
+    state: &'g mut Option<Running>,
+) -> Result<&'g mut Running, ProtoError> {
+    let run = match state.take() {
+        Some(run) => run,
+        None => {
+            let upload = id.to_owned();
+            svc.blocking(move |_, blobs| rehash(blobs, &upload))
+                .await?
+                .map_err(io_err)?
+        }
+    };
+    Ok(state.insert(run))
 }
 
-/// `file.chunk`: contiguous, within the announced size.
+/// Hashes what a partial upload holds.
+fn rehash(blobs: &dyn BlobStore, upload: &str) -> std::io::Result<Running> {
+    let len = blobs.upload_len(upload)?;
+    let mut hash = Sha256::new();
+    let mut received = 0;
+    while received < len {
+        let part = blobs.read_upload(upload, received, 1 << 20)?;
+        if part.is_empty() {
+            break;
+        }
+        received += part.len() as u64;
+        hash.update(&part);
+    }
+    Ok(Running { received, hash })
+}
+
+/// `file.chunk`: contiguous, within the announced size. The upload's lock
+/// is held from the offset check until the bytes and the progress are
+/// stored, so two chunks at one offset never both pass.
 pub(crate) async fn chunk(
     me: &Ctx,
     id: &str,
@@ -147,45 +152,55 @@ pub(crate) async fn chunk(
     if bytes.len() > CHUNK_MAX {
         return Err(ProtoError::too_large("chunks are at most 32768 bytes"));
     }
-    let f = own_upload(me, id).await?;
+    let mut upload = me.svc.uploads.lock(id).await;
+    let f = own_upload(me, id, &mut upload).await?;
     if f.sha256.is_some() {
+        *upload = None;
         return Err(ProtoError::conflict("upload already finished"));
     }
-    let (received, mut h) = hasher(&me.svc, id).await?;
-    if offset != received {
+    let run = running(&me.svc, id, &mut upload).await?;
+    if offset != run.received {
         return Err(ProtoError::bad_request(format!(
-            "expected offset {received}"
+            "expected offset {}",
+            run.received
         )));
     }
-    if received + bytes.len() as u64 > f.size {
+    let now = offset.saturating_add(bytes.len() as u64);
+    if now > f.size {
         return Err(ProtoError::bad_request(
             "chunk goes past the announced size",
         ));
     }
-    h.update(&bytes);
-    let now = received + bytes.len() as u64;
-    let upload = id.to_owned();
+    let mut hash = run.hash.clone();
+    hash.update(&bytes);
+    // Unknown until the write is known to have happened (in full or in
+    // part): then rebuilt from what the partial upload holds.
+    *upload = None;
+    let upload_id = id.to_owned();
     me.svc
         .blocking(move |s, blobs| -> Result<(), ProtoError> {
-            blobs.append(&upload, offset, &bytes).map_err(io_err)?;
-            s.set_file_received(&upload, now)?;
+            blobs.append(&upload_id, offset, &bytes).map_err(io_err)?;
+            s.set_file_received(&upload_id, now)?;
             Ok(())
         })
         .await??;
-    if let Ok(mut m) = me.svc.uploads.hashers.lock() {
-        m.insert(id.to_owned(), (now, h));
-    }
+    *upload = Some(Running {
+        received: now,
+        hash,
+    });
     Ok(Reply::Empty)
 }
 
 /// `file.status`.
 pub(crate) async fn status(me: &Ctx, id: &str) -> Result<Reply, ProtoError> {
-    let f = own_upload(me, id).await?;
+    let mut upload = me.svc.uploads.lock(id).await;
+    let f = own_upload(me, id, &mut upload).await?;
     let done = f.sha256.is_some();
     let received = if done {
+        *upload = None;
         f.size
     } else {
-        hasher(&me.svc, id).await?.0
+        running(&me.svc, id, &mut upload).await?.received
     };
     Ok(Reply::FileStatus {
         received,
@@ -194,39 +209,42 @@ pub(crate) async fn status(me: &Ctx, id: &str) -> Result<Reply, ProtoError> {
     })
 }
 
-/// `file.end`: checks the size, commits the blob under its hash.
+/// `file.end`: checks the size, commits the blob under its hash. The blob
+/// is committed and the file recorded as finished under the blob's lock,
+/// which cleanup takes to find a blob unused and remove it.
 pub(crate) async fn end(me: &Ctx, id: &str) -> Result<Reply, ProtoError> {
-    let f = own_upload(me, id).await?;
+    let mut upload = me.svc.uploads.lock(id).await;
+    let f = own_upload(me, id, &mut upload).await?;
     if let Some(sha) = f.sha256 {
+        *upload = None;
         return Ok(Reply::FileEnded {
             file: f.id,
             size: f.size,
             sha256: sha,
         });
     }
-    let (received, h) = hasher(&me.svc, id).await?;
-    if received != f.size {
+    let run = running(&me.svc, id, &mut upload).await?;
+    if run.received != f.size {
         return Err(ProtoError::bad_request(format!(
-            "received {received} of {} bytes",
-            f.size
+            "received {} of {} bytes",
+            run.received, f.size
         )));
     }
-    let sha = hex::encode(h.finalize());
-    let (upload, sha2) = (id.to_owned(), sha.clone());
+    let sha = hex::encode(run.hash.clone().finalize());
+    let (upload_id, sha2, locks) = (id.to_owned(), sha.clone(), me.svc.uploads.blob_locks());
     me.svc
         .blocking(move |s, blobs| -> Result<(), ProtoError> {
+            let _blob = locks.lock(&sha2);
             if f.size == 0 {
                 // Nothing was appended: make the (empty) upload exist.
-                blobs.append(&upload, 0, &[]).map_err(io_err)?;
+                blobs.append(&upload_id, 0, &[]).map_err(io_err)?;
             }
-            blobs.commit(&upload, &sha2).map_err(io_err)?;
-            s.finish_file(&upload, &sha2)?;
+            blobs.commit(&upload_id, &sha2).map_err(io_err)?;
+            s.finish_file(&upload_id, &sha2)?;
             Ok(())
         })
         .await??;
-    if let Ok(mut m) = me.svc.uploads.hashers.lock() {
-        m.remove(id);
-    }
+    *upload = None;
     Ok(Reply::FileEnded {
         file: id.to_owned(),
         size: f.size,
@@ -242,16 +260,25 @@ pub(crate) async fn read(
     len: Option<u64>,
 ) -> Result<Reply, ProtoError> {
     let f = readable(&me.svc, &me.user, id).await?;
-    let len = len.unwrap_or(CHUNK_MAX as u64).min(CHUNK_MAX as u64) as usize;
     let Some(sha) = f.sha256.clone() else {
         return Err(not_found());
     };
-    let data = me
-        .svc
-        .blocking(move |_, blobs| blobs.read(&sha, offset, len))
-        .await?
-        .map_err(io_err)?;
-    let eof = offset + data.len() as u64 >= f.size;
+    // Never past the recorded size, whatever the stored copy holds (a blob
+    // is shared by every file with its hash); at or past the end, however
+    // far, nothing is read.
+    let len = len
+        .unwrap_or(CHUNK_MAX as u64)
+        .min(CHUNK_MAX as u64)
+        .min(f.size.saturating_sub(offset)) as usize;
+    let data = if len == 0 {
+        Vec::new()
+    } else {
+        me.svc
+            .blocking(move |_, blobs| blobs.read(&sha, offset, len))
+            .await?
+            .map_err(io_err)?
+    };
+    let eof = offset.saturating_add(data.len() as u64) >= f.size;
     Ok(Reply::FileData {
         data: base64::engine::general_purpose::STANDARD.encode(&data),
         eof,

@@ -26,17 +26,51 @@ pub struct FileRecord {
     pub created_at: Millis,
 }
 
+/// What a user's new upload must stay within.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UploadLimits {
+    /// Bytes all of the user's files may take (announced sizes, unfinished
+    /// uploads included). Once they take this much, even an empty file is
+    /// refused.
+    pub quota: u64,
+    /// Unfinished uploads the user may have at once.
+    pub max_open: u64,
+}
+
+/// What [`FileStore::begin_file`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BeginOutcome {
+    /// The upload is recorded.
+    Begun,
+    /// Nothing recorded: the quota is used up, or the size does not fit in
+    /// what remains of it.
+    OverQuota,
+    /// Nothing recorded: the user already has `max_open` unfinished uploads.
+    TooManyOpen,
+}
+
 /// File metadata.
 pub trait FileStore {
-    /// Records a new upload; `StoreError::Conflict` when the id is taken.
+    /// Records a new upload as it is (no limits; see
+    /// [`FileStore::begin_file`]); `StoreError::Conflict` when the id is
+    /// taken.
     fn create_file(&self, file: &FileRecord) -> StoreResult<()>;
+    /// Records a new upload if its uploader stays within `limits` (quota
+    /// first, then unfinished uploads), checked and inserted atomically, so
+    /// that concurrent begins of one user, from any process, never pass
+    /// the limits together; `StoreError::Conflict` when the id is taken.
+    fn begin_file(&self, file: &FileRecord, limits: UploadLimits) -> StoreResult<BeginOutcome>;
     /// Looks a file up.
     fn file(&self, id: &str) -> StoreResult<Option<FileRecord>>;
     /// Records upload progress; `StoreError::NotFound` if unknown.
     fn set_file_received(&self, id: &str, received: u64) -> StoreResult<()>;
     /// Marks an upload finished with its hash; `StoreError::NotFound` if unknown.
     fn finish_file(&self, id: &str, sha256: &str) -> StoreResult<()>;
-    /// Records that the file was sent to `conv` (its members may read it).
+    /// Records that the file was sent to `conv` (its members may read it);
+    /// `StoreError::NotFound` when there is no such file. Atomic against
+    /// [`FileStore::delete_stale_file`]: a file attached is never removed
+    /// as unsent.
     fn attach_file(&self, id: &str, conv: &ConvId) -> StoreResult<()>;
     /// The conversations the file was sent to.
     fn file_convs(&self, id: &str) -> StoreResult<Vec<ConvId>>;
@@ -47,6 +81,11 @@ pub trait FileStore {
     fn stale_files(&self, before: Millis) -> StoreResult<Vec<FileRecord>>;
     /// Forgets a file's metadata.
     fn delete_file(&self, id: &str) -> StoreResult<()>;
+    /// Forgets file `id` if it is still one that `stale_files(before)`
+    /// lists, checked and deleted atomically (against `attach_file` and
+    /// `finish_file` too); the record deleted, `None` when it was kept or
+    /// did not exist.
+    fn delete_stale_file(&self, id: &str, before: Millis) -> StoreResult<Option<FileRecord>>;
     /// Whether another file record still uses the blob `sha256`.
     fn blob_in_use(&self, sha256: &str) -> StoreResult<bool>;
 }

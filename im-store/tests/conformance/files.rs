@@ -1,6 +1,7 @@
 //! Files: upload metadata, quotas, cleanup, and a random sequence compared with the in-memory store.
 
-use im_core::error::StoreError;
+use im_core::error::{StoreError, StoreResult};
+use im_core::store::files::{BeginOutcome, UploadLimits};
 use im_core::store::prelude::*;
 use im_core::MemoryStore;
 
@@ -14,6 +15,16 @@ pub(crate) const TESTS: &[StoreTest] = &[
     ("files_stale_selection", files_stale_selection),
     ("files_blob_in_use", files_blob_in_use),
     ("files_delete", files_delete),
+    ("files_begin_within_limits", files_begin_within_limits),
+    (
+        "files_begin_racing_within_limits",
+        files_begin_racing_within_limits,
+    ),
+    ("files_delete_stale_file", files_delete_stale_file),
+    (
+        "files_attach_racing_collection",
+        files_attach_racing_collection,
+    ),
     ("files_differential_random", files_differential_random),
 ];
 
@@ -77,10 +88,12 @@ fn files_lifecycle(s: &dyn Store) {
     assert_eq!(want[0], dm("abc", "zed"));
     assert_eq!(s.file_convs("f-01").unwrap(), want);
     assert!(s.file_convs("f-02").unwrap().is_empty());
-    // Attaching is recorded even for an id without a record (like the
-    // in-memory store), and per file.
-    s.attach_file("f-ghost", &room("lobby")).unwrap();
-    assert_eq!(s.file_convs("f-ghost").unwrap(), [room("lobby")]);
+    // Attaching needs a record, and is per file.
+    assert!(matches!(
+        s.attach_file("f-ghost", &room("lobby")),
+        Err(StoreError::NotFound)
+    ));
+    assert!(s.file_convs("f-ghost").unwrap().is_empty());
     assert_eq!(s.file_convs("f-01").unwrap(), want);
 }
 
@@ -250,10 +263,179 @@ fn files_delete(s: &dyn Store) {
     s.create_file(&again).unwrap();
     assert_eq!(s.file("f-a").unwrap(), Some(again));
     assert!(s.file_convs("f-a").unwrap().is_empty());
-    // Attachments of an id without a record go too.
-    s.attach_file("f-ghost", &room("lobby")).unwrap();
-    s.delete_file("f-ghost").unwrap();
-    assert!(s.file_convs("f-ghost").unwrap().is_empty());
+    // A deleted file cannot be attached any more.
+    assert!(matches!(s.attach_file("f-b", &dm("alice", "bob")), Ok(())));
+    s.delete_file("f-b").unwrap();
+    assert!(matches!(
+        s.attach_file("f-b", &dm("alice", "bob")),
+        Err(StoreError::NotFound)
+    ));
+    assert!(s.file_convs("f-b").unwrap().is_empty());
+}
+
+fn limits(quota: u64, max_open: u64) -> UploadLimits {
+    UploadLimits { quota, max_open }
+}
+
+fn files_begin_within_limits(s: &dyn Store) {
+    s.create_user(&user("alice", 1)).unwrap();
+    let l = limits(1000, 3);
+    let begin = |id: &str, size: u64| s.begin_file(&file_rec(id, "alice", size, 10), l);
+    assert_eq!(begin("f-1", 1001).unwrap(), BeginOutcome::OverQuota);
+    assert_eq!(s.file("f-1").unwrap(), None, "refused: nothing recorded");
+    assert_eq!(begin("f-1", 600).unwrap(), BeginOutcome::Begun);
+    assert_eq!(
+        s.file("f-1").unwrap(),
+        Some(file_rec("f-1", "alice", 600, 10))
+    );
+    assert!(matches!(begin("f-1", 1), Err(StoreError::Conflict)));
+    assert_eq!(begin("f-2", 401).unwrap(), BeginOutcome::OverQuota);
+    assert_eq!(begin("f-2", 0).unwrap(), BeginOutcome::Begun);
+    assert_eq!(begin("f-3", 300).unwrap(), BeginOutcome::Begun);
+    // Three unfinished: the quota is checked first, then the count.
+    assert_eq!(begin("f-4", 101).unwrap(), BeginOutcome::OverQuota);
+    assert_eq!(begin("f-4", 100).unwrap(), BeginOutcome::TooManyOpen);
+    s.finish_file("f-2", &sha(1)).unwrap();
+    assert_eq!(begin("f-4", 100).unwrap(), BeginOutcome::Begun);
+    // The quota used up exactly: even an empty file is refused.
+    assert_eq!(s.user_file_bytes(&uid("alice")).unwrap(), 1000);
+    assert_eq!(begin("f-5", 0).unwrap(), BeginOutcome::OverQuota);
+    assert_eq!(s.stale_files(i64::MAX).unwrap().len(), 4);
+    // Limits are per user; an upload may begin finished (as `create_file`).
+    let mut g = file_rec("f-6", "bob", 1000, 10);
+    g.sha256 = Some(sha(2));
+    assert_eq!(
+        s.begin_file(&g, limits(1000, 1)).unwrap(),
+        BeginOutcome::Begun
+    );
+    assert_eq!(s.file("f-6").unwrap(), Some(g));
+    assert_eq!(
+        s.begin_file(&file_rec("f-7", "carol", 0, 10), limits(0, 5))
+            .unwrap(),
+        BeginOutcome::OverQuota
+    );
+}
+
+/// Begins of one user from many threads at once: between them, never
+/// past the quota nor past the count of unfinished uploads.
+fn files_begin_racing_within_limits(s: &dyn Store) {
+    s.create_user(&user("alice", 1)).unwrap();
+    s.create_user(&user("bob", 1)).unwrap();
+    let race = |who: &str, size: u64, l: UploadLimits| {
+        std::thread::scope(|t| {
+            let threads: Vec<_> = (0..8)
+                .map(|i| {
+                    t.spawn(move || {
+                        (0..5)
+                            .map(|j| {
+                                let id = format!("f-{who}-{i}-{j}");
+                                s.begin_file(&file_rec(&id, who, size, 10), l).unwrap()
+                            })
+                            .filter(|o| *o == BeginOutcome::Begun)
+                            .count()
+                    })
+                })
+                .collect();
+            threads
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .sum::<usize>()
+        })
+    };
+    assert_eq!(
+        race("alice", 150, limits(1000, 100)),
+        6,
+        "quota 1000, 150 each"
+    );
+    assert_eq!(s.user_file_bytes(&uid("alice")).unwrap(), 900);
+    assert_eq!(
+        race("bob", 1, limits(1 << 40, 7)),
+        7,
+        "7 unfinished at a time"
+    );
+    assert_eq!(s.user_file_bytes(&uid("bob")).unwrap(), 7);
+}
+
+fn files_delete_stale_file(s: &dyn Store) {
+    let cutoff = 1000;
+    let mut sent = file_rec("f-sent", "alice", 10, 1);
+    sent.sha256 = Some(sha(1));
+    let mut unsent = file_rec("f-unsent", "alice", 10, 2);
+    unsent.sha256 = Some(sha(2));
+    let open = file_rec("f-open", "alice", 10, 3);
+    let mut young = file_rec("f-young", "alice", 10, cutoff);
+    young.sha256 = Some(sha(3));
+    for f in [&sent, &unsent, &open, &young] {
+        s.create_file(f).unwrap();
+    }
+    s.attach_file("f-sent", &room("lobby")).unwrap();
+    // Kept: sent, or not old enough; unknown ids are fine.
+    for id in ["f-sent", "f-young", "f-nope"] {
+        assert_eq!(s.delete_stale_file(id, cutoff).unwrap(), None, "{id}");
+    }
+    assert!(s.file("f-sent").unwrap().is_some());
+    assert_eq!(s.file_convs("f-sent").unwrap(), [room("lobby")]);
+    assert!(s.file("f-young").unwrap().is_some());
+    // Removed: an unsent file and an unfinished upload, as they were.
+    assert_eq!(
+        s.delete_stale_file("f-unsent", cutoff).unwrap(),
+        Some(unsent)
+    );
+    assert_eq!(s.delete_stale_file("f-open", cutoff).unwrap(), Some(open));
+    assert_eq!(ids(&s.stale_files(i64::MAX).unwrap()), ["f-young"]);
+    assert!(!s.blob_in_use(&sha(2)).unwrap());
+    assert_eq!(s.delete_stale_file("f-unsent", cutoff).unwrap(), None);
+    // An unfinished upload stays stale even if attached, as listed.
+    let mut odd = file_rec("f-odd", "alice", 10, 4);
+    s.create_file(&odd).unwrap();
+    s.attach_file("f-odd", &room("lobby")).unwrap();
+    odd.received = 0;
+    assert_eq!(s.delete_stale_file("f-odd", cutoff).unwrap(), Some(odd));
+    assert!(s.file_convs("f-odd").unwrap().is_empty());
+}
+
+/// Files attached from one thread while another collects them: each is
+/// either attached and kept, or collected and refused to the attach,
+/// never attached and then collected.
+fn files_attach_racing_collection(s: &dyn Store) {
+    const N: usize = 200;
+    let id = |i: usize| format!("f-race-{i:03}");
+    for i in 0..N {
+        let mut f = file_rec(&id(i), "alice", 10, 1);
+        f.sha256 = Some(sha(1));
+        s.create_file(&f).unwrap();
+    }
+    let (attached, collected) = std::thread::scope(|t| {
+        let attach = t.spawn(|| {
+            (0..N)
+                .rev()
+                .map(|i| match s.attach_file(&id(i), &room("lobby")) {
+                    Ok(()) => true,
+                    Err(StoreError::NotFound) => false,
+                    Err(e) => panic!("attach {}: {e:?}", id(i)),
+                })
+                .collect::<Vec<_>>()
+        });
+        let collect = t.spawn(|| {
+            (0..N)
+                .map(|i| s.delete_stale_file(&id(i), 1000).unwrap().is_some())
+                .collect::<Vec<_>>()
+        });
+        (attach.join().unwrap(), collect.join().unwrap())
+    });
+    for i in 0..N {
+        let a = attached[N - 1 - i];
+        assert_ne!(
+            a,
+            collected[i],
+            "{}: attached {a}, collected {}",
+            id(i),
+            collected[i]
+        );
+        assert_eq!(s.file(&id(i)).unwrap().is_some(), a, "{}", id(i));
+        let convs = s.file_convs(&id(i)).unwrap();
+        assert_eq!(convs.is_empty(), !a, "{}: {convs:?}", id(i));
+    }
 }
 
 /// Random file operations on the store and on a `MemoryStore`; every
@@ -265,80 +447,115 @@ fn files_differential_random(s: &dyn Store) {
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(0x2545_F491_4F6C_DD1D);
     let mut rng = Rng(seed | 1);
-    let users = ["amy", "ben", "cat"];
-    let convs = [
-        dm("amy", "ben"),
-        dm("ben", "cat"),
-        room("lobby"),
-        room("dev"),
-    ];
-    let fid = |n: u64| format!("f-{n:02}");
     for round in 0..400 {
         let id = fid(rng.below(25));
-        let now = rng.below(100) as i64;
-        let op = rng.below(8);
-        match op {
-            0 | 1 => {
-                let mut f = file_rec(&id, rng.pick::<&str>(&users), rng.below(1 << 40), now);
-                if rng.below(4) == 0 {
-                    f.sha256 = Some(sha(rng.below(4) as u8));
-                }
-                let a = s.create_file(&f).map_err(|e| format!("{e:?}"));
-                let b = reference.create_file(&f).map_err(|e| format!("{e:?}"));
-                assert_eq!(a, b, "round {round}: create_file {id}");
-            }
-            2 => {
-                let n = rng.below(1 << 40);
-                let a = s.set_file_received(&id, n).map_err(|e| format!("{e:?}"));
-                let b = reference
-                    .set_file_received(&id, n)
-                    .map_err(|e| format!("{e:?}"));
-                assert_eq!(a, b, "round {round}: set_file_received {id}");
-            }
-            3 => {
-                let h = sha(rng.below(4) as u8);
-                let a = s.finish_file(&id, &h).map_err(|e| format!("{e:?}"));
-                let b = reference.finish_file(&id, &h).map_err(|e| format!("{e:?}"));
-                assert_eq!(a, b, "round {round}: finish_file {id}");
-            }
-            4 | 5 => {
-                let c = rng.pick(&convs);
-                s.attach_file(&id, c).unwrap();
-                reference.attach_file(&id, c).unwrap();
-            }
-            _ => {
-                s.delete_file(&id).unwrap();
-                reference.delete_file(&id).unwrap();
-            }
-        }
+        random_op(s, &reference, &mut rng, round, &id);
         assert_eq!(s.file(&id).unwrap(), reference.file(&id).unwrap());
         assert_eq!(
             s.file_convs(&id).unwrap(),
             reference.file_convs(&id).unwrap()
         );
         if round % 20 == 19 {
-            for cutoff in [0, 30, 60, 100, i64::MAX] {
-                assert_eq!(
-                    s.stale_files(cutoff).unwrap(),
-                    reference.stale_files(cutoff).unwrap(),
-                    "round {round}: stale_files({cutoff})"
-                );
-            }
-            for u in users {
-                assert_eq!(
-                    s.user_file_bytes(&uid(u)).unwrap(),
-                    reference.user_file_bytes(&uid(u)).unwrap()
-                );
-            }
-            for h in 0..5 {
-                assert_eq!(
-                    s.blob_in_use(&sha(h)).unwrap(),
-                    reference.blob_in_use(&sha(h)).unwrap()
-                );
-            }
-            for n in 0..25 {
-                assert_eq!(s.file(&fid(n)).unwrap(), reference.file(&fid(n)).unwrap());
-            }
+            compare_everything(s, &reference, round);
         }
+    }
+}
+
+const RANDOM_USERS: [&str; 3] = ["amy", "ben", "cat"];
+
+fn fid(n: u64) -> String {
+    format!("f-{n:02}")
+}
+
+/// One random operation on file `id`, on both stores, answers compared.
+fn random_op(s: &dyn Store, reference: &MemoryStore, rng: &mut Rng, round: usize, id: &str) {
+    let convs = [
+        dm("amy", "ben"),
+        dm("ben", "cat"),
+        room("lobby"),
+        room("dev"),
+    ];
+    let now = rng.below(100) as i64;
+    let what = |op: &str| format!("round {round}: {op} {id}");
+    match rng.below(11) {
+        0 | 1 => {
+            let mut f = file_rec(id, rng.pick::<&str>(&RANDOM_USERS), rng.below(1 << 40), now);
+            if rng.below(4) == 0 {
+                f.sha256 = Some(sha(rng.below(4) as u8));
+            }
+            let (a, b) = (s.create_file(&f), reference.create_file(&f));
+            same_answer(a, b, what("create_file"));
+        }
+        2 => {
+            let n = rng.below(1 << 40);
+            let (a, b) = (
+                s.set_file_received(id, n),
+                reference.set_file_received(id, n),
+            );
+            same_answer(a, b, what("set_file_received"));
+        }
+        3 => {
+            let h = sha(rng.below(4) as u8);
+            let (a, b) = (s.finish_file(id, &h), reference.finish_file(id, &h));
+            same_answer(a, b, what("finish_file"));
+        }
+        4 | 5 => {
+            let c = rng.pick(&convs);
+            let (a, b) = (s.attach_file(id, c), reference.attach_file(id, c));
+            same_answer(a, b, what("attach_file"));
+        }
+        6 | 7 => {
+            let f = file_rec(id, rng.pick::<&str>(&RANDOM_USERS), rng.below(1 << 12), now);
+            let l = limits(rng.below(1 << 14), rng.below(6));
+            let (a, b) = (s.begin_file(&f, l), reference.begin_file(&f, l));
+            same_answer(a, b, what(&format!("begin_file {l:?}")));
+        }
+        8 => {
+            let before = rng.below(110) as i64;
+            let (a, b) = (
+                s.delete_stale_file(id, before),
+                reference.delete_stale_file(id, before),
+            );
+            same_answer(a, b, what(&format!("delete_stale_file {before}")));
+        }
+        _ => {
+            s.delete_file(id).unwrap();
+            reference.delete_file(id).unwrap();
+        }
+    }
+}
+
+/// Both answers equal (errors compared by their debug form).
+fn same_answer<T: PartialEq + std::fmt::Debug>(a: StoreResult<T>, b: StoreResult<T>, what: String) {
+    let (a, b) = (
+        a.map_err(|e| format!("{e:?}")),
+        b.map_err(|e| format!("{e:?}")),
+    );
+    assert_eq!(a, b, "{what}");
+}
+
+/// Every listing and sum of both stores, compared.
+fn compare_everything(s: &dyn Store, reference: &MemoryStore, round: usize) {
+    for cutoff in [0, 30, 60, 100, i64::MAX] {
+        assert_eq!(
+            s.stale_files(cutoff).unwrap(),
+            reference.stale_files(cutoff).unwrap(),
+            "round {round}: stale_files({cutoff})"
+        );
+    }
+    for u in RANDOM_USERS {
+        assert_eq!(
+            s.user_file_bytes(&uid(u)).unwrap(),
+            reference.user_file_bytes(&uid(u)).unwrap()
+        );
+    }
+    for h in 0..5 {
+        assert_eq!(
+            s.blob_in_use(&sha(h)).unwrap(),
+            reference.blob_in_use(&sha(h)).unwrap()
+        );
+    }
+    for n in 0..25 {
+        assert_eq!(s.file(&fid(n)).unwrap(), reference.file(&fid(n)).unwrap());
     }
 }
