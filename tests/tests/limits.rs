@@ -393,7 +393,9 @@ async fn a_connection_trickling_bytes_is_closed_on_time() {
         })
         .start();
     // Before login: one byte of a frame every 100 ms, never a newline.
-    let s = tokio::net::TcpStream::connect(srv.addr).await.expect("connect");
+    let s = tokio::net::TcpStream::connect(srv.addr)
+        .await
+        .expect("connect");
     let (rd, mut wr) = s.into_split();
     let mut lines = BufReader::new(rd).lines();
     let trickle = tokio::spawn(async move {
