@@ -37,6 +37,10 @@ pub struct AuthConfig {
     /// How often the store is asked for suspended accounts, so suspensions
     /// made outside this process close live sessions (default 2; 0 = never).
     pub suspension_poll_secs: u64,
+    /// How often the store's change log is read, so contact, block, room
+    /// and token changes made by another process sharing the store take
+    /// effect here (default 500 ms; 0 = never).
+    pub change_poll_ms: u64,
 }
 
 impl Default for AuthConfig {
@@ -49,6 +53,7 @@ impl Default for AuthConfig {
             register_per_peer: 60,
             rate_window_secs: 60,
             suspension_poll_secs: 2,
+            change_poll_ms: 500,
         }
     }
 }

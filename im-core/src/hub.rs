@@ -56,6 +56,7 @@ impl HubBuilder {
             sessions: Arc::default(),
         };
         hub.watch_suspensions();
+        hub.follow_changes();
         hub.collect_files_periodically();
         hub
     }
@@ -145,6 +146,25 @@ impl Hub {
             match hub.svc.db(|s| s.suspended_users()).await {
                 Ok(users) => users.iter().for_each(|u| hub.kick_suspended(u)),
                 Err(e) => tracing::warn!(error = %e, "could not poll suspensions"),
+            }
+        });
+    }
+
+    /// Applies what other processes sharing the store changed (contacts,
+    /// blocks, rooms, revoked tokens) every `auth.change_poll_ms`.
+    fn follow_changes(&self) {
+        let ms = self.svc.config.auth.change_poll_ms;
+        if ms == 0 {
+            return;
+        }
+        // Find the end of the log now, before any actor loads its state.
+        let svc = self.svc.clone();
+        actix_rt::spawn(async move {
+            let _ = svc.follow_changes().await;
+        });
+        self.every(Duration::from_millis(ms), |hub| async move {
+            if let Err(e) = hub.svc.follow_changes().await {
+                tracing::warn!(error = %e, "could not read the change log");
             }
         });
     }

@@ -66,6 +66,8 @@ pub(crate) struct Services {
     pub pair_locks: PairLocks,
     /// The key signing download links, read once from the store.
     pub link_secret: OnceLock<Arc<Vec<u8>>>,
+    /// This process's id in the change log (random, 63 bits).
+    pub origin: u64,
 }
 
 impl Services {
@@ -81,6 +83,7 @@ impl Services {
             uploads: Uploads::default(),
             pair_locks: PairLocks::default(),
             link_secret: OnceLock::new(),
+            origin: rand::random::<u64>() >> 1,
             config,
         }
     }
@@ -93,6 +96,16 @@ impl Services {
     ) -> Result<T, ProtoError> {
         let s = self.store.clone();
         Ok(self.pool.run(move || f(&*s)).await??)
+    }
+
+    /// Writes `change` to the change log (call it inside the `db` closure
+    /// that made the change), for the other processes sharing the store.
+    pub(crate) fn publish(
+        origin: u64,
+        s: &dyn Store,
+        change: &crate::store::Change,
+    ) -> Result<(), StoreError> {
+        s.publish_change(origin, change, crate::ids::now_millis())
     }
 
     /// Runs blocking file work (blob store and store together) on the pool.

@@ -8,6 +8,7 @@ use im_core::store::{CursorUpdate, NewMessage};
 
 use crate::accounts::AccountsConn;
 use crate::batch::BatchResult;
+use crate::changes::ChangesConn;
 use crate::contacts::ContactsConn;
 use crate::error::DbError;
 use crate::files::FilesConn;
@@ -18,7 +19,7 @@ use crate::rooms::RoomsConn;
 /// runs off the async threads (the core calls stores only there).
 pub(crate) trait Db {
     /// The backend's connection; it runs every domain's statements.
-    type Conn: AccountsConn + ContactsConn + MessagesConn + RoomsConn + FilesConn;
+    type Conn: AccountsConn + ContactsConn + MessagesConn + RoomsConn + FilesConn + ChangesConn;
 
     /// Runs `f` on a connection for reading (SQLite: a pooled read-only
     /// connection beside the writer).

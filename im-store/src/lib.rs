@@ -107,6 +107,8 @@ mod accounts;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod batch;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod changes;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod contacts;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod db;

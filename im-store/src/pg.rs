@@ -27,8 +27,9 @@ use im_core::ids::{ConvId, Millis, RoomName, UserId};
 use im_core::store::files::{BeginOutcome, UploadLimits};
 use im_core::store::prelude::*;
 use im_core::store::{
-    Appended, ContactState, ConvSummary, CursorOutcome, CursorUpdate, DeviceRecord, FileRecord,
-    NewMessage, Relation, RoomListing, RoomMember, RoomRecord, StoredMessage, UserRecord,
+    Appended, Change, ChangeRecord, ContactState, ConvSummary, CursorOutcome, CursorUpdate,
+    DeviceRecord, FileRecord, NewMessage, Relation, RoomListing, RoomMember, RoomRecord,
+    StoredMessage, UserRecord,
 };
 
 use crate::batch::{
@@ -38,7 +39,7 @@ use crate::batch::{
 use crate::db::Db;
 use crate::error::{DbError, OpenError};
 use crate::sql::{sql, statements};
-use crate::{accounts, contacts, files, messages, rooms, StoreOptions};
+use crate::{accounts, changes, contacts, files, messages, rooms, StoreOptions};
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
@@ -786,5 +787,23 @@ impl BatchOps for PgOps<'_> {
             .bind::<Array<BigInt>, _>(&c)
             .execute(self.conn)?;
         Ok(())
+    }
+}
+
+impl ChangeStore for PgStore {
+    fn publish_change(&self, origin: u64, change: &Change, at: Millis) -> StoreResult<()> {
+        changes::publish_change(self, origin, change, at)
+    }
+
+    fn changes_after(&self, after: u64, limit: usize) -> StoreResult<Vec<ChangeRecord>> {
+        changes::changes_after(self, after, limit)
+    }
+
+    fn last_change_id(&self) -> StoreResult<u64> {
+        changes::last_change_id(self)
+    }
+
+    fn prune_changes(&self, before: Millis) -> StoreResult<()> {
+        changes::prune_changes(self, before)
     }
 }

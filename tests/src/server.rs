@@ -245,6 +245,13 @@ impl TestServer {
         }
     }
 
+    /// A second server on this one's data, as another process sharing the
+    /// database would be (SQLite opened again, a memory store shared), with
+    /// the same configuration.
+    pub fn sibling(&self) -> TestServer {
+        Self::spawn(self.transport, self.tweaks.clone(), self.data.reopen())
+    }
+
     /// Shuts this server down and starts it again on the same data and
     /// configuration (new ports), as a process restart would: the SQLite
     /// database is opened again; a memory store is kept as it is.

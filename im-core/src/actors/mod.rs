@@ -11,6 +11,7 @@
 
 pub(crate) mod conversation;
 pub(crate) mod directory;
+pub(crate) mod feed;
 pub(crate) mod typing;
 pub(crate) mod user;
 
@@ -34,6 +35,8 @@ pub(crate) struct Actors {
     pub users: Directory<UserId, UserActor>,
     /// Conversation actors: conversations active lately.
     pub convs: Directory<ConvId, ConversationActor>,
+    /// Where this process is in the change log.
+    pub feed: feed::Feed,
 }
 
 /// The services and the directories of live actors; cheap to clone.
@@ -61,6 +64,7 @@ impl Core {
             actors: Arc::new(Actors {
                 users: Directory::new(),
                 convs: Directory::new(),
+                feed: feed::Feed::default(),
             }),
         }
     }

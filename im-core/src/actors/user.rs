@@ -8,6 +8,7 @@
 //! here (bounded) and released after `synced`.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -26,6 +27,8 @@ use crate::transport::{CloseReason, Outbox};
 
 struct Slot {
     device: String,
+    /// Hash of the token the session logged in with.
+    token_hash: Arc<str>,
     outbox: Outbox,
     /// Closes the session.
     kick: Recipient<Kick>,
@@ -279,6 +282,8 @@ pub(crate) struct Attach {
     pub outbox: Outbox,
     /// How to close the session (revoked device, suspension).
     pub kick: Recipient<Kick>,
+    /// Hash of the token the session holds.
+    pub token_hash: Arc<str>,
 }
 
 impl Handler<Attach> for UserActor {
@@ -299,6 +304,7 @@ impl Handler<Attach> for UserActor {
                 device: msg.device,
                 outbox: msg.outbox,
                 kick: msg.kick,
+                token_hash: msg.token_hash,
                 synced: false,
                 held: Vec::new(),
             },
@@ -716,6 +722,33 @@ pub(crate) struct Kick {
     pub reason: CloseReason,
 }
 
+/// Which sessions a [`KickSessions`] closes, by the token they hold.
+#[derive(Clone, Debug)]
+pub(crate) enum Tokens {
+    /// Whatever token.
+    All,
+    /// Those holding the token with this hash.
+    Only(Arc<str>),
+    /// All but those holding the token with this hash.
+    AllBut(Arc<str>),
+}
+
+/// The relation with `peer` may have changed in another process: read it
+/// (and the blocks) again from the store.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Relearn {
+    pub peer: UserId,
+}
+
+impl Handler<Relearn> for UserActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Relearn, ctx: &mut Context<Self>) {
+        self.dm_resolve(msg.peer, ctx, |_, _, _| {});
+    }
+}
+
 /// Close sessions: of one device, or all but one session.
 #[derive(Message, Clone)]
 #[rtype(result = "()")]
@@ -724,6 +757,9 @@ pub(crate) struct KickSessions {
     pub device: Option<String>,
     /// Spare this session (the one that asked).
     pub except: Option<SessionId>,
+    /// Which tokens' sessions: all, only those holding one token, or all
+    /// but those holding one token.
+    pub tokens: Tokens,
     /// Frame sent before closing.
     pub frame: Option<ServerFrame>,
     /// Why.
@@ -736,6 +772,7 @@ impl KickSessions {
         KickSessions {
             device: Some(device),
             except: None,
+            tokens: Tokens::All,
             frame: None,
             reason: CloseReason::DeviceRevoked,
         }
@@ -746,6 +783,7 @@ impl KickSessions {
         KickSessions {
             device: None,
             except: Some(except),
+            tokens: Tokens::All,
             frame: None,
             reason: CloseReason::PasswordChanged,
         }
@@ -756,6 +794,7 @@ impl KickSessions {
         KickSessions {
             device: None,
             except: None,
+            tokens: Tokens::All,
             reason: CloseReason::Suspended,
             frame: Some(ServerFrame::error(
                 None,
@@ -773,8 +812,14 @@ impl Handler<KickSessions> for UserActor {
 
     fn handle(&mut self, msg: KickSessions, _: &mut Context<Self>) {
         for (id, slot) in &self.sessions {
-            let hit =
-                msg.device.as_ref().is_none_or(|d| *d == slot.device) && msg.except != Some(*id);
+            let token = match &msg.tokens {
+                Tokens::All => true,
+                Tokens::Only(h) => *h == slot.token_hash,
+                Tokens::AllBut(h) => *h != slot.token_hash,
+            };
+            let hit = msg.device.as_ref().is_none_or(|d| *d == slot.device)
+                && msg.except != Some(*id)
+                && token;
             if hit {
                 slot.kick.do_send(Kick {
                     frame: msg.frame.clone(),

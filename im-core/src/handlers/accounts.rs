@@ -10,7 +10,7 @@ use crate::ids::{now_millis, UserId};
 use crate::protocol::{DeviceEntry, Reply};
 use crate::reply::ReplyTo;
 use crate::services::Services;
-use crate::store::UserRecord;
+use crate::store::{Change, UserRecord};
 use crate::transport::PeerInfo;
 
 /// Longest device name, in characters.
@@ -299,8 +299,20 @@ pub(crate) async fn devices(me: &Ctx) -> Result<Reply, ProtoError> {
 
 /// `device.revoke`: replies, then closes that device's sessions.
 pub(crate) async fn revoke_device(me: &Ctx, device: &str, reply: ReplyTo) {
-    let (u, d) = (me.user.clone(), device.to_owned());
-    match me.svc.db(move |s| s.revoke_device(&u, &d)).await {
+    let (u, d, origin) = (me.user.clone(), device.to_owned(), me.svc.origin);
+    let revoked = me.svc.db(move |s| {
+        let token = s.devices(&u)?.into_iter().find(|x| x.device == d);
+        let revoked = s.revoke_device(&u, &d)?;
+        if let Some(token_hash) = token.and_then(|x| x.token_hash) {
+            let change = Change::TokenRevoked {
+                user: u,
+                token_hash,
+            };
+            Services::publish(origin, s, &change)?;
+        }
+        Ok(revoked)
+    });
+    match revoked.await {
         Ok(true) => {
             reply.ok(Reply::Empty);
             me.user_addr
@@ -363,6 +375,7 @@ async fn set_password(me: &Ctx, old: &str, new: &str) -> Result<(), ProtoError> 
         .await?
         .ok_or_else(weak)?;
     let (u, d, mine) = (me.user.clone(), me.device.clone(), me.token_hash.clone());
+    let origin = me.svc.origin;
     me.svc
         .db(move |s| {
             s.set_password_hash(&u, &hash)?;
@@ -372,7 +385,9 @@ async fn set_password(me: &Ctx, old: &str, new: &str) -> Result<(), ProtoError> 
                 .devices(&u)?
                 .into_iter()
                 .any(|dev| dev.device == d && dev.token_hash.as_deref() == Some(&*mine));
-            s.revoke_all_devices(&u, keep.then_some(d.as_str()))
+            s.revoke_all_devices(&u, keep.then_some(d.as_str()))?;
+            let keep = keep.then(|| mine.to_string());
+            Services::publish(origin, s, &Change::TokensRevoked { user: u, keep })
         })
         .await
 }

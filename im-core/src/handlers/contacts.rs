@@ -14,7 +14,8 @@ use crate::handlers::Ctx;
 use crate::ids::UserId;
 use crate::protocol::{Encoded, Reply, ServerFrame};
 use crate::reply::ReplyTo;
-use crate::store::{ContactState, Relation};
+use crate::services::Services;
+use crate::store::{self, ContactState, Relation};
 
 /// What a contact request asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,17 +77,17 @@ pub(crate) async fn apply(me: Ctx, op: Op, peer: String, reply: ReplyTo) {
         Ok((_, None)) => reply.ok(Reply::Empty),
         Ok((peer, Some(change))) => {
             let (a, b) = (me.user.clone(), peer.clone());
-            let (rel, block) = (change.relation.clone(), change.block);
+            let (rel, block, origin) = (change.relation.clone(), change.block, me.svc.origin);
             let stored = me
                 .svc
                 .db(move |s| {
                     if let Some(flag) = block {
                         s.set_block(&a, &b, flag)?;
                     }
-                    match rel {
-                        Some(r) => s.set_relation(&a, &b, &r),
-                        None => Ok(()),
+                    if let Some(r) = rel {
+                        s.set_relation(&a, &b, &r)?;
                     }
+                    Services::publish(origin, s, &store::Change::Contact { a, b })
                 })
                 .await;
             match stored {

@@ -9,7 +9,8 @@ use crate::error::ProtoError;
 use crate::handlers::Ctx;
 use crate::ids::{now_millis, ConvId, RoomName, UserId};
 use crate::protocol::{InviteEntry, MemberEntry, Reply, RoomEntry, ServerFrame};
-use crate::store::{RoomMember, RoomRecord, RoomRole};
+use crate::services::Services;
+use crate::store::{Change, RoomMember, RoomRecord, RoomRole};
 
 /// Longest topic, in characters.
 pub const MAX_TOPIC_CHARS: usize = 256;
@@ -208,10 +209,14 @@ pub(crate) async fn join(me: &Ctx, name: &str) -> Result<Reply, ProtoError> {
     if st.banned {
         return Err(ProtoError::forbidden("you are banned from this room"));
     }
-    let (n, u) = (name.clone(), me.user.clone());
+    let (n, u, origin) = (name.clone(), me.user.clone(), me.svc.origin);
     if me
         .svc
-        .db(move |s| s.join_room(&n, &u, now_millis()))
+        .db(move |s| {
+            let joined = s.join_room(&n, &u, now_millis())?;
+            Services::publish(origin, s, &Change::Room { room: n })?;
+            Ok(joined)
+        })
         .await?
     {
         let frame = ServerFrame::RoomJoined {
@@ -230,8 +235,13 @@ pub(crate) async fn leave(me: &Ctx, name: &str) -> Result<Reply, ProtoError> {
     if st.member(&me.user).is_none() {
         return Err(ProtoError::not_found("you are not in this room"));
     }
-    let (n, u) = (name.clone(), me.user.clone());
-    me.svc.db(move |s| s.leave_room(&n, &u)).await?;
+    let (n, u, origin) = (name.clone(), me.user.clone(), me.svc.origin);
+    me.svc
+        .db(move |s| {
+            s.leave_room(&n, &u)?;
+            Services::publish(origin, s, &Change::Room { room: n })
+        })
+        .await?;
     let frame = ServerFrame::RoomLeft {
         room: name.clone(),
         user: me.user.clone(),
@@ -344,7 +354,7 @@ pub(crate) async fn kick(me: &Ctx, name: &str, user: &str) -> Result<Reply, Prot
         ));
     }
     let was_member = st.member(&target).is_some();
-    let (n, t) = (name.clone(), target.clone());
+    let (n, t, origin) = (name.clone(), target.clone(), me.svc.origin);
     let exists = me
         .svc
         .db(move |s| {
@@ -355,6 +365,7 @@ pub(crate) async fn kick(me: &Ctx, name: &str, user: &str) -> Result<Reply, Prot
             if was_member {
                 s.leave_room(&n, &t)?;
             }
+            Services::publish(origin, s, &Change::Room { room: n })?;
             Ok(true)
         })
         .await?;
@@ -377,8 +388,12 @@ pub(crate) async fn unban(me: &Ctx, name: &str, user: &str) -> Result<Reply, Pro
     let (name, st) = standing(me, name).await?;
     let target = UserId::parse(user).ok_or_else(|| ProtoError::not_found("no such user"))?;
     owner(me, &st)?;
+    let origin = me.svc.origin;
     me.svc
-        .db(move |s| s.set_room_ban(&name, &target, false))
+        .db(move |s| {
+            s.set_room_ban(&name, &target, false)?;
+            Services::publish(origin, s, &Change::Room { room: name })
+        })
         .await?;
     Ok(Reply::Empty)
 }

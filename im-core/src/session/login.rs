@@ -22,6 +22,7 @@ impl SessionActor {
     /// Joins the user's actor, then sends `ok`, `roster`, the replay and
     /// `synced`, all before any other frame is read.
     pub(super) fn attach(&mut self, ok: LoginOk, reply: ReplyTo, ctx: &mut Context<Self>) {
+        let token_hash: std::sync::Arc<str> = crate::auth::token_hash(&ok.token).into();
         let Some(lease) = self.s.svc.user_actor(&ok.user) else {
             return reply.err(ProtoError::internal("user directory unavailable"));
         };
@@ -30,6 +31,7 @@ impl SessionActor {
             device: ok.device.clone(),
             outbox: self.s.outbox.clone(),
             kick: ctx.address().recipient(),
+            token_hash: token_hash.clone(),
         };
         let addr = lease.addr.clone();
         let f = async move { addr.send(attach).await };
@@ -48,7 +50,7 @@ impl SessionActor {
                 svc: act.s.svc.clone(),
                 user: ok.user.clone(),
                 device: ok.device,
-                token_hash: crate::auth::token_hash(&ok.token).into(),
+                token_hash,
                 session: act.s.id,
                 user_addr: lease.addr,
                 peer: act.s.peer.clone(),

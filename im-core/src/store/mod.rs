@@ -30,6 +30,7 @@
 //!   domain.
 
 pub mod accounts;
+pub mod changes;
 pub mod contacts;
 pub mod files;
 mod memory;
@@ -37,6 +38,7 @@ pub mod messages;
 pub mod rooms;
 
 pub use accounts::{AccountStore, DeviceRecord, UserRecord};
+pub use changes::{Change, ChangeRecord, ChangeStore};
 pub use contacts::{ContactState, ContactStore, Relation};
 pub use files::{FileRecord, FileStore};
 #[cfg(feature = "testing")]
@@ -52,17 +54,35 @@ pub use rooms::{RoomListing, RoomMember, RoomRecord, RoomRole, RoomStore};
 /// only off the async threads. Implemented for every type that implements
 /// the domain traits.
 pub trait Store:
-    AccountStore + ContactStore + MessageStore + RoomStore + FileStore + Send + Sync + 'static
+    AccountStore
+    + ContactStore
+    + MessageStore
+    + RoomStore
+    + FileStore
+    + ChangeStore
+    + Send
+    + Sync
+    + 'static
 {
 }
 
 impl<T> Store for T where
-    T: AccountStore + ContactStore + MessageStore + RoomStore + FileStore + Send + Sync + 'static
+    T: AccountStore
+        + ContactStore
+        + MessageStore
+        + RoomStore
+        + FileStore
+        + ChangeStore
+        + Send
+        + Sync
+        + 'static
 {
 }
 
 /// The domain traits and [`Store`]: `use im_core::store::prelude::*;` lets
 /// an `Arc<dyn Store>` call every store method.
 pub mod prelude {
-    pub use super::{AccountStore, ContactStore, FileStore, MessageStore, RoomStore, Store};
+    pub use super::{
+        AccountStore, ChangeStore, ContactStore, FileStore, MessageStore, RoomStore, Store,
+    };
 }

@@ -28,6 +28,7 @@
 //!   setup.
 
 mod accounts;
+mod changes;
 mod contacts;
 mod files;
 mod messages;
@@ -49,12 +50,13 @@ use libtest_mimic::{Arguments, Completion, Failed, Trial};
 pub(crate) type StoreTest = (&'static str, fn(&dyn Store));
 
 /// Each domain's tests.
-const DOMAINS: [(&str, &[StoreTest]); 5] = [
+const DOMAINS: [(&str, &[StoreTest]); 6] = [
     ("accounts", accounts::TESTS),
     ("contacts", contacts::TESTS),
     ("messages", messages::TESTS),
     ("rooms", rooms::TESTS),
     ("files", files::TESTS),
+    ("changes", changes::TESTS),
 ];
 
 /// A backend whose tests do not run here, and why; they show as ignored.

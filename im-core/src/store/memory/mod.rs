@@ -5,6 +5,7 @@
 //! is implemented in a file of its own.
 
 mod accounts;
+mod changes;
 mod contacts;
 mod files;
 mod messages;
@@ -51,6 +52,8 @@ struct Inner {
     files: BTreeMap<String, FileRecord>,
     file_convs: BTreeSet<(String, ConvId)>,
     secret: Option<Vec<u8>>,
+    /// The change log, with when each was made.
+    changes: Vec<(ChangeRecord, Millis)>,
 }
 
 /// The in-memory store. One mutex; every call is short.

@@ -1,0 +1,57 @@
+//! The change log: append, read after a position, newest position, prune.
+
+use im_core::store::prelude::*;
+use im_core::store::Change;
+
+use crate::support::*;
+use crate::StoreTest;
+
+/// The tests of this domain, run on every backend.
+pub(crate) const TESTS: &[StoreTest] = &[(
+    "changes_log_append_read_prune",
+    changes_log_append_read_prune,
+)];
+
+fn changes_log_append_read_prune(s: &dyn Store) {
+    let start = s.last_change_id().unwrap();
+    let made = [
+        Change::Contact {
+            a: uid("alice"),
+            b: uid("bob"),
+        },
+        Change::Room {
+            room: rname("club"),
+        },
+        Change::TokenRevoked {
+            user: uid("alice"),
+            token_hash: "ab12".into(),
+        },
+        Change::TokensRevoked {
+            user: uid("bob"),
+            keep: None,
+        },
+        Change::TokensRevoked {
+            user: uid("bob"),
+            keep: Some("cd34".into()),
+        },
+    ];
+    for (i, c) in made.iter().enumerate() {
+        s.publish_change(7 + i as u64, c, 1000 + i as i64).unwrap();
+    }
+    let all = s.changes_after(start, 100).unwrap();
+    assert_eq!(all.len(), made.len());
+    for (i, r) in all.iter().enumerate() {
+        assert_eq!(r.change, made[i]);
+        assert_eq!(r.origin, 7 + i as u64);
+        assert!(r.id > start);
+    }
+    assert!(all.windows(2).all(|w| w[0].id < w[1].id), "in order");
+    assert_eq!(s.last_change_id().unwrap(), all[4].id);
+    let later = s.changes_after(all[1].id, 2).unwrap();
+    assert_eq!(later.len(), 2);
+    assert_eq!(later[0].change, made[2]);
+    s.prune_changes(1003).unwrap();
+    let kept = s.changes_after(start, 100).unwrap();
+    assert_eq!(kept.len(), 2, "only those made at 1003 and later: {kept:?}");
+    assert_eq!(s.last_change_id().unwrap(), all[4].id, "positions go on");
+}
