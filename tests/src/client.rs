@@ -194,6 +194,40 @@ impl Client {
         self.read_frame(wait).await.flatten()
     }
 
+    /// The next frame within `wait` (`Some(Some(frame))`), or
+    /// `Some(None)` once the server closed, or `None` on timeout: for
+    /// tests where a close is one of the allowed outcomes.
+    pub async fn recv_or_closed(&mut self, wait: Duration) -> Option<Option<Value>> {
+        if let Some(v) = self.pending.pop_front() {
+            return Some(Some(v));
+        }
+        self.read_frame(wait).await
+    }
+
+    /// Writes one frame's raw bytes, whatever they are: over TCP with a
+    /// `\n` added, over WebSocket as one text message, or as a binary one
+    /// when `binary` is set or the bytes are not UTF-8. Returns false
+    /// instead of panicking when the server has already closed.
+    pub async fn send_raw(&mut self, frame: &[u8], binary: bool) -> bool {
+        match &mut self.io {
+            Io::Tcp { writer, .. } => {
+                let mut b = Vec::with_capacity(frame.len() + 1);
+                b.extend_from_slice(frame);
+                b.push(b'\n');
+                writer.write_all(&b).await.is_ok()
+            }
+            Io::Ws(ws) => {
+                use futures_util::SinkExt;
+                use tokio_tungstenite::tungstenite::Message;
+                let msg = match std::str::from_utf8(frame) {
+                    Ok(text) if !binary => Message::text(text),
+                    _ => Message::binary(frame.to_vec()),
+                };
+                ws.send(msg).await.is_ok()
+            }
+        }
+    }
+
     /// Asserts that nothing arrives for `ms` milliseconds.
     pub async fn expect_silence(&mut self, ms: u64) {
         if let Some(v) = self.try_recv(Duration::from_millis(ms)).await {
