@@ -185,6 +185,18 @@ mod tests {
     }
 
     #[test]
+    fn limiter_memory_is_bounded() {
+        let l = RateLimiter::new(1, Duration::from_secs(60));
+        for i in 0..MAX_KEYS + 1000 {
+            l.record(&format!("k{i}"));
+        }
+        let len = l.map.lock().map(|m| m.by_key.len()).unwrap_or(0);
+        assert_eq!(len, MAX_KEYS, "no key past the cap");
+        // Keys already counted keep counting.
+        assert!(l.is_limited("k0"));
+    }
+
+    #[test]
     fn limiter_windows() {
         let l = RateLimiter::new(2, Duration::from_millis(50));
         assert!(!l.check_and_record("a"));

@@ -79,9 +79,17 @@ impl SessionActor {
         let tick = Duration::from_millis((idle_ms as u64 / 10).clamp(50, 5000));
         let (activity, outbox, id) = (self.s.activity.clone(), self.s.outbox.clone(), self.s.id);
         let me = ctx.address().downgrade();
+        // Dropped with the session: the task ends at once and lets go of
+        // the outbox, so the transport sees the queue end without waiting
+        // for the next tick.
+        let (alive, mut gone) = tokio::sync::oneshot::channel::<()>();
+        self.watchdog = Some(alive);
         actix_rt::spawn(async move {
             loop {
-                tokio::time::sleep(tick).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(tick) => {}
+                    _ = &mut gone => return,
+                }
                 let Some(addr) = me.upgrade() else { return };
                 if now_millis() - activity.load(Ordering::Relaxed) >= idle_ms {
                     tracing::debug!(session = %id, "idle timeout");

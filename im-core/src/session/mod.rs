@@ -73,6 +73,8 @@ pub struct SessionActor {
     state: State,
     bad_streak: u32,
     rate: RateLimit,
+    /// Keeps the idle watchdog task alive; dropped with the session.
+    watchdog: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl SessionActor {
@@ -85,6 +87,7 @@ impl SessionActor {
             state: State::New,
             bad_streak: 0,
             rate,
+            watchdog: None,
         }
         .start()
     }
