@@ -585,6 +585,18 @@ async fn password_change() {
     c.login("alice", "new-password-1").await;
 }
 
+/// An idle close says `closing` `idle_timeout`. Over WebSocket a client
+/// that did not read (and so answered none of the server's pings) may lose
+/// it: its client library's late pongs hit the closed connection, and the
+/// frame is best effort.
+fn assert_idle_close(frames: Vec<Value>) {
+    let closing = vec![json!({"type":"closing","reason":"idle_timeout"})];
+    match crate::TRANSPORT {
+        Transport::Ws if frames.is_empty() => {}
+        _ => assert_eq!(frames, closing),
+    }
+}
+
 #[tokio::test]
 async fn idle_connections_are_closed() {
     let srv = server().config(|c| c.limits.idle_timeout_secs = 1).start();
@@ -593,9 +605,8 @@ async fn idle_connections_are_closed() {
     // Say and read nothing (over WebSocket that also means answering no
     // server ping) for longer than the timeout.
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let idle = vec![json!({"type":"closing","reason":"idle_timeout"})];
-    assert_eq!(anon.expect_closed().await, idle);
-    assert_eq!(a.expect_closed().await, idle);
+    assert_idle_close(anon.expect_closed().await);
+    assert_idle_close(a.expect_closed().await);
 }
 
 #[tokio::test]
@@ -622,10 +633,7 @@ async fn any_frame_keeps_a_connection_alive() {
         i += 1;
     }
     // Meanwhile the connection that said nothing was closed.
-    assert_eq!(
-        silent.expect_closed().await,
-        vec![json!({"type":"closing","reason":"idle_timeout"})]
-    );
+    assert_idle_close(silent.expect_closed().await);
 }
 
 #[tokio::test]

@@ -127,9 +127,12 @@ async fn a_client_ping_counts_as_activity() {
     }
     assert_eq!(c.request(json!({"type":"ping"})).await["type"], "pong");
     // Meanwhile the connection that said nothing was closed.
-    assert_eq!(
-        silent.expect_closed().await,
-        vec![json!({"type":"closing","reason":"idle_timeout"})]
+    // The `closing` frame is best effort: a client that read nothing (and
+    // so answered no server ping) may lose it to its own late pongs.
+    let frames = silent.expect_closed().await;
+    assert!(
+        frames.is_empty() || frames == vec![json!({"type":"closing","reason":"idle_timeout"})],
+        "{frames:?}"
     );
 }
 
