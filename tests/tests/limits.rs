@@ -420,3 +420,41 @@ async fn a_connection_trickling_bytes_is_closed_on_time() {
     assert_eq!(closing_reason(&frames), Some("idle_timeout"), "{frames:?}");
     assert!(started.elapsed() >= Duration::from_millis(1500));
 }
+
+#[tokio::test]
+async fn the_idle_timeout_fires_during_a_login_replay_nobody_reads() {
+    let srv = TestServer::builder()
+        .config(|c| {
+            c.limits.idle_timeout_secs = 1;
+            c.limits.outbound_queue = 16;
+            c.limits.replay_max = 100_000;
+            c.limits.replay_total_max = 100_000;
+            c.policy.dm_requires_contact = false;
+        })
+        .start();
+    srv.register("bob").await;
+    let mut a = srv.user("alice").await;
+    // Far more than the socket buffers and the queue hold.
+    let body = "r".repeat(10_000);
+    for round in 0..200 {
+        // Ten at a time: alice's own queue is small too.
+        let mut batch = String::new();
+        for i in 0..10 {
+            let id = round * 10 + i;
+            batch.push_str(&json!({"type":"msg.send","to":"bob","body":body,"id":id}).to_string());
+            batch.push('\n');
+        }
+        a.send_bytes(batch.as_bytes()).await;
+        for _ in 0..10 {
+            assert_eq!(a.recv().await["type"], "ok");
+        }
+    }
+    // Bob logs in and then neither reads nor writes: the replay stalls.
+    let mut b = srv.client().await;
+    b.send(json!({"type":"login","username":"bob","password":PASSWORD}))
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Closed by the idle timeout (after its grace for queued frames), not
+    // held open by the stalled replay.
+    b.expect_closed_within(Duration::from_secs(20)).await;
+}

@@ -274,3 +274,31 @@ async fn a_tab_that_stops_reading_is_cut_off_and_its_messages_replay() {
         .collect();
     assert_eq!(seqs, (1..=N).collect::<Vec<_>>());
 }
+
+#[tokio::test]
+async fn binary_messages_count_towards_the_sixteen_bad_frames() {
+    let srv = TestServer::builder().transport(Transport::Ws).start();
+    let mut c = srv.client().await;
+    for _ in 0..16 {
+        c.ws().send(Message::binary(b"x".to_vec())).await.unwrap();
+    }
+    let mut closing = None;
+    let mut errors = 0;
+    while let Ok(Some(m)) = tokio::time::timeout(WAIT, c.ws().next()).await {
+        match m {
+            Ok(Message::Text(t)) => {
+                let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                if v["type"] == "error" {
+                    errors += 1;
+                }
+                if v["type"] == "closing" {
+                    closing = v["reason"].as_str().map(str::to_owned);
+                }
+            }
+            Ok(Message::Close(_)) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    assert_eq!(errors, 16);
+    assert_eq!(closing.as_deref(), Some("too_many_errors"));
+}
