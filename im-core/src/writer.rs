@@ -7,13 +7,21 @@
 //! messages share one commit; with no load a message is written at once.
 //! Cursor updates for the same (user, device, conversation) in one batch
 //! are coalesced: the furthest wins.
+//!
+//! When a commit fails because the store is unavailable (a database that
+//! is down or locked fails only after its timeout), the jobs that queued
+//! meanwhile are answered `unavailable` at once instead of making up the
+//! next batch: otherwise each batch would wait out the timeout in turn and
+//! a send would wait for the failures of every batch queued before it.
+//! The next job to arrive tries the store again, so writing resumes with
+//! the first commit after the database is back.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::error::ProtoError;
+use crate::error::{ErrorCode, ProtoError};
 use crate::ids::{ConvId, UserId};
 use crate::store::{Appended, CursorOutcome, CursorUpdate, NewMessage, Store};
 
@@ -95,7 +103,27 @@ fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
                 Err(_) => break,
             }
         }
-        commit(&*store, jobs);
+        if let Err(e) = commit(&*store, jobs) {
+            if e.code == ErrorCode::Unavailable {
+                while let Ok(job) = rx.try_recv() {
+                    job.fail(e.clone());
+                }
+            }
+        }
+    }
+}
+
+impl Job {
+    /// Answers the job with `e`, writing nothing.
+    fn fail(self, e: ProtoError) {
+        match self {
+            Job::Append(_, tx) => {
+                let _ = tx.send(Err(e));
+            }
+            Job::Cursor(_, tx) => {
+                let _ = tx.send(Err(e));
+            }
+        }
     }
 }
 
@@ -140,7 +168,9 @@ fn gather(jobs: &[Job]) -> Batch {
     }
 }
 
-fn commit(store: &dyn Store, jobs: Vec<Job>) {
+/// Writes the jobs in one batch and answers each; returns the batch's
+/// error, if it failed.
+fn commit(store: &dyn Store, jobs: Vec<Job>) -> Result<(), ProtoError> {
     let Batch {
         messages,
         cursors,
@@ -200,6 +230,7 @@ fn commit(store: &dyn Store, jobs: Vec<Job>) {
             }
         }
     }
+    result.map(|_| ())
 }
 
 enum Answer {

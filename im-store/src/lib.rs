@@ -188,14 +188,23 @@ pub struct StoreOptions {
     /// SQLite: `PRAGMA synchronous` (default [`Synchronous::Full`]).
     pub synchronous: Synchronous,
     /// SQLite: how long a statement waits for another connection's (or
-    /// process's) lock before failing (default 5 s).
+    /// process's) lock before failing with `unavailable` (default 3 s). A
+    /// send queued behind another waits up to twice this while the lock
+    /// is held elsewhere, so it must stay well below the time after which
+    /// a client gives up on an answer.
     pub busy_timeout: Duration,
     /// Most pooled connections: the readers of SQLite (which has one
     /// writer besides), every connection of PostgreSQL (default 8).
     pub pool_size: u32,
-    /// How long to wait for a connection, when opening and when taking one
-    /// from the pool (default 10 s).
+    /// How long opening the store waits for its first connection (default
+    /// 10 s).
     pub connect_timeout: Duration,
+    /// How long a request waits for a pooled connection before it fails
+    /// with `unavailable` (default 3 s). While the database is down, every
+    /// request waits this long, and a send queued behind another up to
+    /// twice as long, so it must stay well below the time after which a
+    /// client gives up on an answer.
+    pub pool_timeout: Duration,
     /// PostgreSQL: keep every table in this schema, created if missing
     /// (default `None`: the connection's default `search_path`).
     pub pg_schema: Option<String>,
@@ -205,9 +214,10 @@ impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             synchronous: Synchronous::Full,
-            busy_timeout: Duration::from_secs(5),
+            busy_timeout: Duration::from_secs(3),
             pool_size: 8,
             connect_timeout: Duration::from_secs(10),
+            pool_timeout: Duration::from_secs(3),
             pg_schema: None,
         }
     }

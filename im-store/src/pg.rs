@@ -111,16 +111,19 @@ impl PgStore {
         let set_path = schema
             .as_deref()
             .map(|s| format!("SET search_path TO {};", quote_ident(s)));
+        // Requests wait `pool_timeout` for a connection; opening waits
+        // `connect_timeout` for the first one, through `get_timeout`.
         let pool = Pool::builder()
             .max_size(options.pool_size.max(1))
             .min_idle(Some(1))
-            .connection_timeout(options.connect_timeout)
+            .connection_timeout(options.pool_timeout)
             .connection_customizer(Box::new(SearchPath {
                 sql: set_path.clone(),
             }))
-            .build(ConnectionManager::<PgConnection>::new(url))
+            .build_unchecked(ConnectionManager::<PgConnection>::new(url));
+        let mut conn = pool
+            .get_timeout(options.connect_timeout)
             .map_err(|e| OpenError::Connect(e.to_string()))?;
-        let mut conn = pool.get().map_err(|e| OpenError::Connect(e.to_string()))?;
         conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK});"))
             .map_err(|e| OpenError::Setup(e.to_string()))?;
         let migrated = migrate(&mut conn, schema.as_deref(), set_path.as_deref());

@@ -4,7 +4,10 @@
 //! has one writer at a time anyway); `write_batch` runs in a
 //! `BEGIN IMMEDIATE` transaction, so it also serialises correctly against
 //! other processes on the same file. Reads use a pool of read-only
-//! connections, which WAL lets run beside the writer.
+//! connections, which WAL lets run beside the writer. While another
+//! process keeps the write lock past the busy timeout, the writes queued
+//! behind the one that gave up fail at once instead of each waiting out
+//! the timeout again (`SqliteStore::writing`).
 //!
 //! The writer has a 64 MiB page cache. A checkpointer thread with its own
 //! connection runs a `PASSIVE` checkpoint every 250 ms, which never blocks
@@ -17,7 +20,9 @@
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -55,6 +60,9 @@ const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 /// migrations applied.
 pub struct SqliteStore {
     writer: Mutex<SqliteConnection>,
+    /// How many writes have failed after waiting out the busy timeout:
+    /// see [`SqliteStore::writing`].
+    lock_timeouts: AtomicU64,
     /// Read-only connections; `None` for an in-memory database, whose
     /// connections cannot share it (reads then use the writer).
     readers: Option<Pool<ConnectionManager<SqliteConnection>>>,
@@ -179,7 +187,7 @@ impl SqliteStore {
             let pool = Pool::builder()
                 .max_size(options.pool_size.max(1))
                 .min_idle(Some(1))
-                .connection_timeout(options.connect_timeout)
+                .connection_timeout(options.pool_timeout)
                 .test_on_check_out(false)
                 .connection_customizer(Box::new(ReaderSetup {
                     pragmas: pragmas(options),
@@ -195,6 +203,7 @@ impl SqliteStore {
         };
         Ok(SqliteStore {
             writer: Mutex::new(writer),
+            lock_timeouts: AtomicU64::new(0),
             readers,
             path,
             options: options.clone(),
@@ -224,6 +233,50 @@ impl SqliteStore {
                 Ok(g)
             }
         }
+    }
+
+    /// Runs `f` on the writer connection.
+    ///
+    /// While another process holds the database's write lock, a write
+    /// waits out the busy timeout holding the writer, and the writes
+    /// queued behind it would each wait it out again, one after the other:
+    /// with every store thread writing (logins, disconnects) a send could
+    /// wait for its `unavailable` many busy timeouts long. So a write that
+    /// waited for the writer while another one gave up on the lock fails
+    /// at once: the database was locked the whole time it waited. No write
+    /// then waits much longer than one busy timeout, and the next write to
+    /// arrive tries the database again.
+    fn writing<T>(
+        &self,
+        f: impl FnOnce(&mut SqliteConnection) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
+        let seen = self.lock_timeouts.load(Ordering::SeqCst);
+        let mut conn = self.writer()?;
+        if self.lock_timeouts.load(Ordering::SeqCst) != seen {
+            return Err(DbError::Unavailable(
+                "database locked: a write before this one waited for it in vain".into(),
+            ));
+        }
+        let started = Instant::now();
+        let r = f(&mut conn);
+        if let Err(e) = &r {
+            // A failure that is not a constraint, after the whole busy
+            // timeout: the lock never came. (Counted before the writer is
+            // released, so every write queued meanwhile sees it.)
+            let busy = !self.options.busy_timeout.is_zero()
+                && started.elapsed() >= self.options.busy_timeout
+                && matches!(
+                    e,
+                    DbError::Query(diesel::result::Error::DatabaseError(
+                        diesel::result::DatabaseErrorKind::Unknown,
+                        _
+                    ))
+                );
+            if busy {
+                self.lock_timeouts.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        r
     }
 
     /// The `synchronous` pragma in force on the writer connection, the
@@ -270,14 +323,14 @@ impl Db for SqliteStore {
         &self,
         f: impl FnOnce(&mut SqliteConnection) -> Result<T, DbError>,
     ) -> Result<T, DbError> {
-        f(&mut *self.writer()?)
+        self.writing(f)
     }
 
     fn txn<T>(
         &self,
         f: impl FnOnce(&mut SqliteConnection) -> Result<T, DbError>,
     ) -> Result<T, DbError> {
-        self.writer()?.immediate_transaction(f)
+        self.writing(|c| c.immediate_transaction(f))
     }
 
     /// The transaction (`BEGIN IMMEDIATE`) already holds the database's
@@ -295,8 +348,10 @@ impl Db for SqliteStore {
         messages: &[NewMessage],
         cursors: &[CursorUpdate],
     ) -> Result<BatchResult, DbError> {
-        self.writer()?.immediate_transaction(|c| {
-            batch::write_batch(&mut SqliteOps { conn: c }, messages, cursors)
+        self.writing(|c| {
+            c.immediate_transaction(|c| {
+                batch::write_batch(&mut SqliteOps { conn: c }, messages, cursors)
+            })
         })
     }
 }

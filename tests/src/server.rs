@@ -79,36 +79,54 @@ pub struct TestStore {
     pub store: Arc<dyn Store>,
     blobs: Arc<dyn BlobStore>,
     dir: Option<Arc<tempfile::TempDir>>,
+    /// How a SQLite store is opened, and opened again by a restart.
+    options: StoreOptions,
 }
 
 impl TestStore {
     /// A new, empty store of `kind`.
     pub fn open(kind: StoreKind) -> TestStore {
         match kind {
-            StoreKind::Memory => TestStore {
-                store: Arc::new(MemoryStore::new()),
-                blobs: Arc::new(MemoryBlobStore::new()),
-                dir: None,
-            },
-            StoreKind::Sqlite => {
-                let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
-                Self::open_sqlite(dir)
-            }
+            StoreKind::Memory => Self::from_store(Arc::new(MemoryStore::new())),
+            StoreKind::Sqlite => Self::sqlite_with(Self::sqlite_options()),
         }
     }
 
-    /// `sqlite://<dir>/im.db` and `<dir>/files`, as the example server
-    /// lays them out.
-    fn open_sqlite(dir: Arc<tempfile::TempDir>) -> TestStore {
+    /// The options [`StoreKind::Sqlite`] opens with; a test changing one
+    /// starts from these.
+    pub fn sqlite_options() -> StoreOptions {
         // synchronous=NORMAL: WAL commits skip the fsync, so the suite
         // spends its time on the protocol rather than on the disk. What
         // FULL buys (commits survive power loss) cannot be observed from
         // here anyway; durability across a kill -9 of the real binary is
         // tested in `tests/durability.rs`.
-        let options = StoreOptions {
+        StoreOptions {
             synchronous: Synchronous::Normal,
             ..StoreOptions::default()
-        };
+        }
+    }
+
+    /// A new SQLite store in a temporary directory of its own, opened
+    /// (and opened again by a restart) with `options`.
+    pub fn sqlite_with(options: StoreOptions) -> TestStore {
+        let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+        Self::open_sqlite(dir, options)
+    }
+
+    /// A store the test opened itself (PostgreSQL, say), file bytes in
+    /// memory. A restart keeps using it as it is, like a memory store.
+    pub fn from_store(store: Arc<dyn Store>) -> TestStore {
+        TestStore {
+            store,
+            blobs: Arc::new(MemoryBlobStore::new()),
+            dir: None,
+            options: StoreOptions::default(),
+        }
+    }
+
+    /// `sqlite://<dir>/im.db` and `<dir>/files`, as the example server
+    /// lays them out.
+    fn open_sqlite(dir: Arc<tempfile::TempDir>, options: StoreOptions) -> TestStore {
         let url = format!("sqlite://{}", dir.path().join("im.db").display());
         let store = im_store::open(&url, &options).unwrap_or_else(|e| panic!("{url}: {e}"));
         let blobs = FsBlobStore::open(dir.path().join("files")).expect("files dir");
@@ -116,6 +134,7 @@ impl TestStore {
             store,
             blobs: Arc::new(blobs),
             dir: Some(dir),
+            options,
         }
     }
 
@@ -123,7 +142,7 @@ impl TestStore {
     /// store as it is, the SQLite database opened again.
     fn reopen(&self) -> TestStore {
         match &self.dir {
-            Some(dir) => Self::open_sqlite(dir.clone()),
+            Some(dir) => Self::open_sqlite(dir.clone(), self.options.clone()),
             None => self.clone(),
         }
     }
@@ -165,6 +184,12 @@ impl TestServerBuilder {
     /// Starts the server; returns once it listens.
     pub fn start(self) -> TestServer {
         let data = TestStore::open(self.store);
+        TestServer::spawn(self.transport, self.tweaks, data)
+    }
+
+    /// Starts the server on `data` (a store the test opened itself)
+    /// instead of a new store of the chosen kind.
+    pub fn start_on(self, data: TestStore) -> TestServer {
         TestServer::spawn(self.transport, self.tweaks, data)
     }
 
