@@ -96,6 +96,9 @@ pub struct Limits {
     /// Contact requests one user may have waiting for an answer
     /// (default 200); over it `contact.add` is `rate_limited`.
     pub max_pending_requests: usize,
+    /// Room invitations one user may have waiting (default 200); over it
+    /// `room.invite` to that user is `rate_limited`.
+    pub max_pending_invites: usize,
     /// Most messages replayed per conversation at login (default 500).
     pub replay_max: u64,
     /// Most messages replayed in all at login (default 5000).
@@ -139,6 +142,7 @@ impl Default for Limits {
             max_rooms_owned: 100,
             max_devices: 20,
             max_pending_requests: 200,
+            max_pending_invites: 200,
             replay_max: 500,
             replay_total_max: 5000,
             max_file: 26_214_400,

@@ -354,6 +354,7 @@ async fn per_user_caps_on_rooms_devices_and_requests() {
             c.limits.max_rooms_owned = 2;
             c.limits.max_devices = 2;
             c.limits.max_pending_requests = 2;
+            c.limits.max_pending_invites = 2;
         })
         .start();
     let mut a = srv.user_on("alice", "d1").await;
@@ -381,6 +382,24 @@ async fn per_user_caps_on_rooms_devices_and_requests() {
     b.ok(json!({"type":"contact.add","user":"user1"})).await;
     b.ok(json!({"type":"contact.add","user":"user2"})).await;
     b.err(json!({"type":"contact.add","user":"user3"}), "rate_limited")
+        .await;
+    // Invitations waiting for one user, from two inviters.
+    for r in ["club1", "club2"] {
+        b.ok(json!({"type":"room.create","name":r,"public":false}))
+            .await;
+        b.ok(json!({"type":"room.invite","name":r,"user":"user1"}))
+            .await;
+    }
+    let mut c = srv.user("carol").await;
+    c.ok(json!({"type":"room.create","name":"club3","public":false}))
+        .await;
+    c.err(
+        json!({"type":"room.invite","name":"club3","user":"user1"}),
+        "rate_limited",
+    )
+    .await;
+    // Renewing one is not a new place.
+    b.ok(json!({"type":"room.invite","name":"club1","user":"user1"}))
         .await;
 }
 

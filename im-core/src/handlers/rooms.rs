@@ -280,7 +280,23 @@ pub(crate) async fn invite(me: &Ctx, name: &str, user: &str) -> Result<Reply, Pr
         return Ok(Reply::Empty);
     }
     let (n, i, u) = (name.clone(), invitee.clone(), me.user.clone());
-    me.svc.db(move |s| s.add_room_invite(&n, &i, &u)).await?;
+    let max = me.svc.config.limits.max_pending_invites;
+    let added = me
+        .svc
+        .db(move |s| {
+            // A new invitation needs a free place; renewing one does not.
+            let held = s.room_invites(&i)?;
+            if held.len() >= max && !held.iter().any(|(r, _)| *r == n) {
+                return Ok(false);
+            }
+            s.add_room_invite(&n, &i, &u).map(|()| true)
+        })
+        .await?;
+    if !added {
+        return Err(ProtoError::rate_limited(format!(
+            "this user has {max} invitations waiting"
+        )));
+    }
     if let Some(l) = me.svc.actors.users.get(&invitee) {
         l.addr.do_send(Emit {
             frame: ServerFrame::RoomInvited {
