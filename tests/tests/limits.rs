@@ -477,3 +477,25 @@ async fn the_idle_timeout_fires_during_a_login_replay_nobody_reads() {
     // held open by the stalled replay.
     b.expect_closed_within(Duration::from_secs(20)).await;
 }
+
+/// M3: failures under a name that can never exist are counted per peer
+/// address only, so random (or huge) names cannot grow the per-user
+/// counters, and they never lock anyone out.
+#[tokio::test]
+async fn invalid_names_are_counted_per_peer_only() {
+    let srv = TestServer::builder()
+        .config(|c| {
+            c.auth.login_failures_per_user = 3;
+            c.auth.login_failures_per_peer = 1000;
+        })
+        .start();
+    let mut c = srv.client().await;
+    let huge = "x".repeat(60_000);
+    for name in [huge.as_str(), "no", "no", "no", "no", "no"] {
+        c.err(
+            json!({"type":"login","username":name,"password":"wrong password"}),
+            "invalid_credentials",
+        )
+        .await;
+    }
+}
