@@ -3,7 +3,7 @@
 //! the same as the protocol's `register`.
 
 use crate::error::StoreError;
-use crate::ids::{now_millis, UserId};
+use crate::ids::UserId;
 use crate::store::{Store, UserRecord};
 
 /// Why an account could not be created.
@@ -37,13 +37,7 @@ pub fn add_user(
         return Err(AdminError::WeakPassword);
     }
     let hash = crate::auth::hash_password(password, cost).ok_or(AdminError::WeakPassword)?;
-    let record = UserRecord {
-        name: user.clone(),
-        password_hash: hash,
-        suspended: false,
-        created_at: now_millis(),
-        last_seen: None,
-    };
+    let record = UserRecord::new(user.clone(), hash);
     match store.create_user(&record) {
         Ok(()) => Ok(user),
         Err(StoreError::Conflict) => Err(AdminError::Taken(user)),

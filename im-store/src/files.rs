@@ -123,24 +123,32 @@ fn bytes_i64(v: u64, what: &str) -> StoreResult<i64> {
         .map_err(|_| StoreError::unavailable(format!("{what} {v} is too large to store")))
 }
 
+/// Inserts a `files` row (sizes already checked to fit a BIGINT).
+fn insert_file(
+    c: &mut impl FilesConn,
+    file: &FileRecord,
+    size: i64,
+    received: i64,
+) -> Result<(), DbError> {
+    sql::<InsertFile>()
+        .bind::<Text, _>(file.id.as_str())
+        .bind::<Text, _>(file.uploader.as_str())
+        .bind::<Text, _>(file.name.as_str())
+        .bind::<Text, _>(file.mime.as_str())
+        .bind::<BigInt, _>(size)
+        .bind::<BigInt, _>(received)
+        .bind::<Nullable<Text>, _>(file.sha256.as_deref())
+        .bind::<BigInt, _>(file.created_at)
+        .run(c)?;
+    Ok(())
+}
+
 /// Records a new upload; `Conflict` when the id is taken.
 pub(crate) fn create_file(db: &impl Db, file: &FileRecord) -> StoreResult<()> {
     let size = bytes_i64(file.size, "file size")?;
     let received = bytes_i64(file.received, "received bytes")?;
-    db.write(|c| {
-        sql::<InsertFile>()
-            .bind::<Text, _>(file.id.as_str())
-            .bind::<Text, _>(file.uploader.as_str())
-            .bind::<Text, _>(file.name.as_str())
-            .bind::<Text, _>(file.mime.as_str())
-            .bind::<BigInt, _>(size)
-            .bind::<BigInt, _>(received)
-            .bind::<Nullable<Text>, _>(file.sha256.as_deref())
-            .bind::<BigInt, _>(file.created_at)
-            .run(c)?;
-        Ok(())
-    })
-    .map_err(conflict_or)
+    db.write(|c| insert_file(c, file, size, received))
+        .map_err(conflict_or)
 }
 
 /// Records a new upload if its uploader stays within `limits`: the
@@ -175,16 +183,7 @@ pub(crate) fn begin_file(
         if open >= limits.max_open {
             return Ok(BeginOutcome::TooManyOpen);
         }
-        sql::<InsertFile>()
-            .bind::<Text, _>(file.id.as_str())
-            .bind::<Text, _>(uploader)
-            .bind::<Text, _>(file.name.as_str())
-            .bind::<Text, _>(file.mime.as_str())
-            .bind::<BigInt, _>(size)
-            .bind::<BigInt, _>(received)
-            .bind::<Nullable<Text>, _>(file.sha256.as_deref())
-            .bind::<BigInt, _>(file.created_at)
-            .run(c)?;
+        insert_file(c, file, size, received)?;
         Ok(BeginOutcome::Begun)
     })
     .map_err(conflict_or)

@@ -188,6 +188,20 @@ fn room_exists(c: &mut impl RoomsConn, name: &str) -> Result<bool, DbError> {
     Ok(n.is_some_and(|r| r.v > 0))
 }
 
+/// Runs `f` in a write transaction if the room exists (`None` if not).
+fn in_room<D: Db, T>(
+    db: &D,
+    room: &str,
+    f: impl FnOnce(&mut D::Conn) -> Result<T, DbError>,
+) -> Result<Option<T>, DbError> {
+    db.txn(|c| {
+        if !room_exists(c, room)? {
+            return Ok(None);
+        }
+        f(c).map(Some)
+    })
+}
+
 /// Makes `user` a member of the room conversation `conv` (locked as
 /// `write_batch` locks it), with cursors starting at its last seq (`at_last`)
 /// or at 0.
@@ -304,16 +318,13 @@ pub(crate) fn join_room<D: Db>(
 ) -> StoreResult<bool> {
     let room = name.as_str();
     let conv = ConvId::Room(name.clone()).to_string();
-    let joined = db.txn(|c| {
-        if !room_exists(c, room)? {
-            return Ok(None);
-        }
+    let joined = in_room(db, room, |c| {
         let already = sql::<Member>()
             .bind::<Text, _>(room)
             .bind::<Text, _>(user.as_str())
             .row::<PosRow, _>(c)?;
         if already.is_some() {
-            return Ok(Some(false));
+            return Ok(false);
         }
         sql::<InsertMember>()
             .bind::<Text, _>(room)
@@ -328,7 +339,7 @@ pub(crate) fn join_room<D: Db>(
         sql::<EnsureConv>().bind::<Text, _>(conv.as_str()).run(c)?;
         // Both cursors start at the room's last message.
         join_conv::<D>(c, &conv, user, true)?;
-        Ok(Some(true))
+        Ok(true)
     });
     match joined {
         Ok(Some(j)) => Ok(j),
@@ -348,16 +359,13 @@ pub(crate) fn leave_room<D: Db>(
 ) -> StoreResult<Option<UserId>> {
     let room = name.as_str();
     let conv = ConvId::Room(name.clone()).to_string();
-    let left = db.txn(|c| {
-        if !room_exists(c, room)? {
-            return Ok(None);
-        }
+    let left = in_room(db, room, |c| {
         let Some(me) = sql::<Member>()
             .bind::<Text, _>(room)
             .bind::<Text, _>(user.as_str())
             .row::<PosRow, _>(c)?
         else {
-            return Ok(Some(None));
+            return Ok(None);
         };
         sql::<DeleteMember>().bind::<BigInt, _>(me.pos).run(c)?;
         let mut new_owner = None;
@@ -381,7 +389,7 @@ pub(crate) fn leave_room<D: Db>(
                 .bind::<Text, _>(user.as_str())
                 .run(c)?;
         }
-        Ok(Some(new_owner))
+        Ok(new_owner)
     })?;
     left.ok_or(StoreError::NotFound)
 }
@@ -404,10 +412,7 @@ pub(crate) fn set_room_ban(
     banned: bool,
 ) -> StoreResult<()> {
     let room = name.as_str();
-    let found = db.txn(|c| {
-        if !room_exists(c, room)? {
-            return Ok(false);
-        }
+    in_room(db, room, |c| {
         if banned {
             sql::<InsertBan>()
                 .bind::<Text, _>(room)
@@ -419,12 +424,9 @@ pub(crate) fn set_room_ban(
                 .bind::<Text, _>(user.as_str())
                 .run(c)?;
         }
-        Ok(true)
-    })?;
-    if !found {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+        Ok(())
+    })?
+    .ok_or(StoreError::NotFound)
 }
 
 /// Whether `user` is banned from the room.
@@ -456,21 +458,15 @@ pub(crate) fn add_room_invite(
     from: &UserId,
 ) -> StoreResult<()> {
     let room = name.as_str();
-    let found = db.txn(|c| {
-        if !room_exists(c, room)? {
-            return Ok(false);
-        }
+    in_room(db, room, |c| {
         sql::<UpsertInvite>()
             .bind::<Text, _>(user.as_str())
             .bind::<Text, _>(room)
             .bind::<Text, _>(from.as_str())
             .run(c)?;
-        Ok(true)
-    })?;
-    if !found {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+        Ok(())
+    })?
+    .ok_or(StoreError::NotFound)
 }
 
 /// Invitations `user` has not used, by room name.

@@ -78,13 +78,7 @@ pub(crate) async fn register(
         .run(move || auth::hash_password(&pw, cost))
         .await?
         .ok_or_else(weak)?;
-    let record = UserRecord {
-        name: user.clone(),
-        password_hash: hash,
-        suspended: false,
-        created_at: now_millis(),
-        last_seen: None,
-    };
+    let record = UserRecord::new(user.clone(), hash);
     let created = svc
         .db(move |s| match s.create_user(&record) {
             Err(StoreError::Conflict) => Ok(false),

@@ -18,6 +18,19 @@ pub struct UserRecord {
     pub last_seen: Option<Millis>,
 }
 
+impl UserRecord {
+    /// A new account in good standing, created now, never online.
+    pub fn new(name: UserId, password_hash: String) -> UserRecord {
+        UserRecord {
+            name,
+            password_hash,
+            suspended: false,
+            created_at: crate::ids::now_millis(),
+            last_seen: None,
+        }
+    }
+}
+
 /// One device of a user: its token hash and last login.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeviceRecord {
