@@ -29,17 +29,21 @@
 //!   when stored data breaks an invariant.
 //! - [`FsBlobStore`]: file bytes in a directory, content-addressed by
 //!   SHA-256 under server-generated names.
+//! - [`SqlStore`]: every store trait, implemented once over a backend
+//!   (`store.rs`).
 //! - [`SqliteStore`] (feature `sqlite`): one file in WAL mode, one writer
-//!   connection, a pool of read-only connections.
-//! - [`PgStore`] (feature `postgres`): a pool; optional schema per store.
+//!   connection, a pool of read-only connections ([`SqliteDb`]).
+//! - [`PgStore`] (feature `postgres`): a pool; optional schema per store
+//!   ([`PgDb`]).
 //! - `migrations/sqlite`, `migrations/postgres`: the schema, one directory
 //!   per dialect, embedded in the binary and applied when a store opens.
 //! - Internals, one module per domain of [`im_core::store`], each written
 //!   once for both backends: `accounts` (users, devices, tokens, the server
 //!   secret), `contacts` (relations, blocks), `messages` (the group commit,
-//!   paging, membership, the conversation listing), `rooms`, `files`. Each
-//!   holds its SQL as prepared statements and functions generic over `db`'s
-//!   `Db` trait; the backends implement the domain traits by calling them.
+//!   paging, membership, the conversation listing), `rooms`, `files`,
+//!   `changes` (the change log other processes read). Each holds its SQL as
+//!   prepared statements and functions generic over `db`'s `Db` trait;
+//!   [`SqlStore`] implements the domain traits by calling them.
 //! - The rest of the internals: `db` (what a backend provides: connections,
 //!   transactions, how a conversation row is locked, the group commit),
 //!   `sql` (statements diesel keeps prepared, and the bounds that let one
@@ -57,9 +61,11 @@
 //! connection; what generic code must know of the backend (the value types
 //! it binds, the rows it reads) is stated as bounds on the backend, and the
 //! compiler checks each statement for each backend. Only what truly differs
-//! is per backend: `SqliteStore` and `PgStore` implement `Db`, and
+//! is per backend: [`SqliteDb`] and [`PgDb`] implement `Db`, and
 //! `batch::BatchOps` (one prepared statement per row on SQLite, a fixed
-//! number of array statements on PostgreSQL).
+//! number of array statements on PostgreSQL). [`SqlStore`] implements
+//! every store trait once, over any `Db`: [`SqliteStore`] and [`PgStore`]
+//! are `SqlStore<SqliteDb>` and `SqlStore<PgDb>`.
 //!
 //! ## Schema
 //! `users`, `devices`, `relations`, `blocks`; `conversations` (one row per
@@ -123,6 +129,10 @@ mod rooms;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod schema;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod store;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use store::SqlStore;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -132,9 +142,9 @@ mod blobs;
 pub use blobs::FsBlobStore;
 pub use error::OpenError;
 #[cfg(feature = "postgres")]
-pub use pg::PgStore;
+pub use pg::{PgDb, PgStore};
 #[cfg(feature = "sqlite")]
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteDb, SqliteStore};
 
 /// SQLite's `PRAGMA synchronous`: how hard a commit waits for the disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

@@ -22,15 +22,7 @@ use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnectio
 use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-use im_core::error::StoreResult;
-use im_core::ids::{ConvId, Millis, RoomName, UserId};
-use im_core::store::files::{BeginOutcome, UploadLimits};
-use im_core::store::prelude::*;
-use im_core::store::{
-    Appended, Change, ChangeRecord, ContactState, ConvSummary, CursorOutcome, CursorUpdate,
-    DeviceRecord, FileRecord, NewMessage, Relation, RoomListing, RoomMember, RoomRecord,
-    StoredMessage, UserRecord,
-};
+use im_core::store::{CursorUpdate, NewMessage};
 
 use crate::batch::{
     self, BatchOps, BatchResult, ClientHit, ClientKey, ConvRow, ConvWrite, DeliveredKey,
@@ -39,7 +31,8 @@ use crate::batch::{
 use crate::db::Db;
 use crate::error::{DbError, OpenError};
 use crate::sql::{sql, statements};
-use crate::{accounts, changes, contacts, files, messages, rooms, StoreOptions};
+use crate::store::SqlStore;
+use crate::StoreOptions;
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
@@ -53,18 +46,22 @@ const MIGRATION_LOCK: i64 = 0x696d_5f73_746f_7265; // "im_store"
 /// (not expected: locks are taken in one order).
 const BATCH_ATTEMPTS: usize = 3;
 
-/// A [`Store`] on PostgreSQL (feature `postgres`).
+/// A store on PostgreSQL (feature `postgres`): the PostgreSQL backend in a
+/// [`SqlStore`].
+pub type PgStore = SqlStore<PgDb>;
+
+/// The PostgreSQL backend of a [`PgStore`]: its connection pool.
 ///
 /// Opened with [`PgStore::open`]; with [`StoreOptions::pg_schema`] set,
 /// every table lives in that schema (created if missing) and every pooled
 /// connection's `search_path` is set to it, so several stores (tests, say)
 /// can share one database without seeing each other.
-pub struct PgStore {
+pub struct PgDb {
     pool: Pool<ConnectionManager<PgConnection>>,
     schema: Option<String>,
 }
 
-impl std::fmt::Debug for PgStore {
+impl std::fmt::Debug for PgDb {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgStore")
             .field("schema", &self.schema)
@@ -94,7 +91,7 @@ impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SearchPath {
     }
 }
 
-impl PgStore {
+impl SqlStore<PgDb> {
     /// Connects to `url` (a libpq connection string or `postgres://` URL),
     /// creates the schema named by [`StoreOptions::pg_schema`] if any, and
     /// runs the migrations. Fails when the server cannot be reached within
@@ -133,9 +130,11 @@ impl PgStore {
         migrated?;
         unlocked?;
         drop(conn);
-        Ok(PgStore { pool, schema })
+        Ok(SqlStore(PgDb { pool, schema }))
     }
+}
 
+impl PgDb {
     /// The schema the store lives in, when one was given.
     pub fn schema(&self) -> Option<&str> {
         self.schema.as_deref()
@@ -146,7 +145,7 @@ impl PgStore {
     }
 }
 
-impl Db for PgStore {
+impl Db for PgDb {
     type Conn = PgConnection;
 
     fn read<T>(
@@ -225,249 +224,6 @@ statements! {
     /// One conversation's counter row, locked like `write_batch` locks it.
     LockConv = "SELECT id, name, last_seq, last_ts FROM conversations WHERE name = ? \
         FOR NO KEY UPDATE";
-}
-
-impl AccountStore for PgStore {
-    fn create_user(&self, user: &UserRecord) -> StoreResult<()> {
-        accounts::create_user(self, user)
-    }
-
-    fn user(&self, name: &UserId) -> StoreResult<Option<UserRecord>> {
-        accounts::user(self, name)
-    }
-
-    fn list_users(&self) -> StoreResult<Vec<UserRecord>> {
-        accounts::list_users(self)
-    }
-
-    fn set_password_hash(&self, name: &UserId, hash: &str) -> StoreResult<()> {
-        accounts::set_password_hash(self, name, hash)
-    }
-
-    fn set_suspended(&self, name: &UserId, suspended: bool) -> StoreResult<()> {
-        accounts::set_suspended(self, name, suspended)
-    }
-
-    fn set_last_seen(&self, name: &UserId, at: Millis) -> StoreResult<()> {
-        accounts::set_last_seen(self, name, at)
-    }
-
-    fn suspended_users(&self) -> StoreResult<Vec<UserId>> {
-        accounts::suspended_users(self)
-    }
-
-    fn issue_token(
-        &self,
-        user: &UserId,
-        device: &str,
-        token_hash: &str,
-        now: Millis,
-    ) -> StoreResult<()> {
-        accounts::issue_token(self, user, device, token_hash, now)
-    }
-
-    fn device_by_token(
-        &self,
-        user: &UserId,
-        token_hash: &str,
-    ) -> StoreResult<Option<DeviceRecord>> {
-        accounts::device_by_token(self, user, token_hash)
-    }
-
-    fn user_by_token(&self, token_hash: &str) -> StoreResult<Option<(UserId, DeviceRecord)>> {
-        accounts::user_by_token(self, token_hash)
-    }
-
-    fn touch_device(&self, user: &UserId, device: &str, now: Millis) -> StoreResult<()> {
-        accounts::touch_device(self, user, device, now)
-    }
-
-    fn devices(&self, user: &UserId) -> StoreResult<Vec<DeviceRecord>> {
-        accounts::devices(self, user)
-    }
-
-    fn revoke_device(&self, user: &UserId, device: &str) -> StoreResult<bool> {
-        accounts::revoke_device(self, user, device)
-    }
-
-    fn revoke_all_devices(&self, user: &UserId, keep: Option<&str>) -> StoreResult<()> {
-        accounts::revoke_all_devices(self, user, keep)
-    }
-
-    fn server_secret(&self) -> StoreResult<Vec<u8>> {
-        accounts::server_secret(self)
-    }
-}
-
-impl ContactStore for PgStore {
-    fn relation(&self, a: &UserId, b: &UserId) -> StoreResult<Relation> {
-        contacts::relation(self, a, b)
-    }
-
-    fn set_relation(&self, a: &UserId, b: &UserId, rel: &Relation) -> StoreResult<()> {
-        contacts::set_relation(self, a, b, rel)
-    }
-
-    fn contacts(&self, user: &UserId) -> StoreResult<Vec<(UserId, ContactState)>> {
-        contacts::contacts(self, user)
-    }
-
-    fn set_block(&self, by: &UserId, target: &UserId, blocked: bool) -> StoreResult<()> {
-        contacts::set_block(self, by, target, blocked)
-    }
-
-    fn blocks(&self, by: &UserId) -> StoreResult<Vec<UserId>> {
-        contacts::blocks(self, by)
-    }
-
-    fn blocked_by(&self, target: &UserId) -> StoreResult<Vec<UserId>> {
-        contacts::blocked_by(self, target)
-    }
-}
-
-impl MessageStore for PgStore {
-    fn write_batch(
-        &self,
-        messages: &[NewMessage],
-        cursors: &[CursorUpdate],
-    ) -> StoreResult<(Vec<Appended>, Vec<CursorOutcome>)> {
-        messages::write_batch(self, messages, cursors)
-    }
-
-    fn find_client_id(
-        &self,
-        conv: &ConvId,
-        from: &UserId,
-        client_id: &str,
-    ) -> StoreResult<Option<Appended>> {
-        messages::find_client_id(self, conv, from, client_id)
-    }
-
-    fn messages_after(
-        &self,
-        conv: &ConvId,
-        after: u64,
-        limit: usize,
-    ) -> StoreResult<Vec<StoredMessage>> {
-        messages::messages_after(self, conv, after, limit)
-    }
-
-    fn messages_before(
-        &self,
-        conv: &ConvId,
-        before: Option<u64>,
-        limit: usize,
-    ) -> StoreResult<Vec<StoredMessage>> {
-        messages::messages_before(self, conv, before, limit)
-    }
-
-    fn is_member(&self, conv: &ConvId, user: &UserId) -> StoreResult<bool> {
-        messages::is_member(self, conv, user)
-    }
-
-    fn conversations(&self, user: &UserId, device: &str) -> StoreResult<Vec<ConvSummary>> {
-        messages::conversations(self, user, device)
-    }
-}
-
-impl RoomStore for PgStore {
-    fn create_room(&self, room: &RoomRecord, owner: &UserId) -> StoreResult<()> {
-        rooms::create_room(self, room, owner)
-    }
-
-    fn room(&self, name: &RoomName) -> StoreResult<Option<RoomRecord>> {
-        rooms::room(self, name)
-    }
-
-    fn list_rooms(&self, q: Option<&str>, limit: usize) -> StoreResult<Vec<RoomListing>> {
-        rooms::list_rooms(self, q, limit)
-    }
-
-    fn room_members(&self, name: &RoomName) -> StoreResult<Vec<RoomMember>> {
-        rooms::room_members(self, name)
-    }
-
-    fn join_room(&self, name: &RoomName, user: &UserId, now: Millis) -> StoreResult<bool> {
-        rooms::join_room(self, name, user, now)
-    }
-
-    fn leave_room(&self, name: &RoomName, user: &UserId) -> StoreResult<Option<UserId>> {
-        rooms::leave_room(self, name, user)
-    }
-
-    fn set_room_topic(&self, name: &RoomName, topic: &str) -> StoreResult<()> {
-        rooms::set_room_topic(self, name, topic)
-    }
-
-    fn set_room_ban(&self, name: &RoomName, user: &UserId, banned: bool) -> StoreResult<()> {
-        rooms::set_room_ban(self, name, user, banned)
-    }
-
-    fn is_room_banned(&self, name: &RoomName, user: &UserId) -> StoreResult<bool> {
-        rooms::is_room_banned(self, name, user)
-    }
-
-    fn rooms_owned(&self, user: &UserId) -> StoreResult<u64> {
-        rooms::rooms_owned(self, user)
-    }
-
-    fn add_room_invite(&self, name: &RoomName, user: &UserId, from: &UserId) -> StoreResult<()> {
-        rooms::add_room_invite(self, name, user, from)
-    }
-
-    fn room_invites(&self, user: &UserId) -> StoreResult<Vec<(RoomName, UserId)>> {
-        rooms::room_invites(self, user)
-    }
-}
-
-impl FileStore for PgStore {
-    fn create_file(&self, file: &FileRecord) -> StoreResult<()> {
-        files::create_file(self, file)
-    }
-
-    fn begin_file(&self, file: &FileRecord, limits: UploadLimits) -> StoreResult<BeginOutcome> {
-        files::begin_file(self, file, limits)
-    }
-
-    fn file(&self, id: &str) -> StoreResult<Option<FileRecord>> {
-        files::file(self, id)
-    }
-
-    fn set_file_received(&self, id: &str, received: u64) -> StoreResult<()> {
-        files::set_file_received(self, id, received)
-    }
-
-    fn finish_file(&self, id: &str, sha256: &str) -> StoreResult<()> {
-        files::finish_file(self, id, sha256)
-    }
-
-    fn attach_file(&self, id: &str, conv: &ConvId) -> StoreResult<()> {
-        files::attach_file(self, id, conv)
-    }
-
-    fn file_convs(&self, id: &str) -> StoreResult<Vec<ConvId>> {
-        files::file_convs(self, id)
-    }
-
-    fn user_file_bytes(&self, user: &UserId) -> StoreResult<u64> {
-        files::user_file_bytes(self, user)
-    }
-
-    fn stale_files(&self, before: Millis) -> StoreResult<Vec<FileRecord>> {
-        files::stale_files(self, before)
-    }
-
-    fn delete_file(&self, id: &str) -> StoreResult<()> {
-        files::delete_file(self, id)
-    }
-
-    fn delete_stale_file(&self, id: &str, before: Millis) -> StoreResult<Option<FileRecord>> {
-        files::delete_stale_file(self, id, before)
-    }
-
-    fn blob_in_use(&self, sha256: &str) -> StoreResult<bool> {
-        files::blob_in_use(self, sha256)
-    }
 }
 
 /// [`BatchOps`] on PostgreSQL: each step is one statement over arrays.
@@ -790,23 +546,5 @@ impl BatchOps for PgOps<'_> {
             .bind::<Array<BigInt>, _>(&c)
             .execute(self.conn)?;
         Ok(())
-    }
-}
-
-impl ChangeStore for PgStore {
-    fn publish_change(&self, origin: u64, change: &Change, at: Millis) -> StoreResult<()> {
-        changes::publish_change(self, origin, change, at)
-    }
-
-    fn changes_after(&self, after: u64, limit: usize) -> StoreResult<Vec<ChangeRecord>> {
-        changes::changes_after(self, after, limit)
-    }
-
-    fn last_change_id(&self) -> StoreResult<u64> {
-        changes::last_change_id(self)
-    }
-
-    fn prune_changes(&self, before: Millis) -> StoreResult<()> {
-        changes::prune_changes(self, before)
     }
 }

@@ -32,14 +32,7 @@ use diesel::SqliteConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use im_core::error::StoreResult;
-use im_core::ids::{ConvId, Millis, RoomName, UserId};
-use im_core::store::files::{BeginOutcome, UploadLimits};
-use im_core::store::prelude::*;
-use im_core::store::{
-    Appended, Change, ChangeRecord, ContactState, ConvSummary, CursorOutcome, CursorUpdate,
-    DeviceRecord, FileRecord, NewMessage, Relation, RoomListing, RoomMember, RoomRecord,
-    StoredMessage, UserRecord,
-};
+use im_core::store::{CursorUpdate, NewMessage};
 
 use crate::batch::{
     self, BatchOps, BatchResult, ClientHit, ClientKey, ConvRow, ConvWrite, DeliveredKey,
@@ -48,20 +41,25 @@ use crate::batch::{
 use crate::db::Db;
 use crate::error::{DbError, OpenError};
 use crate::sql::{sql, statements};
-use crate::{accounts, changes, contacts, files, messages, rooms, StoreOptions, Synchronous};
+use crate::store::SqlStore;
+use crate::{StoreOptions, Synchronous};
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
-/// A [`Store`] on one SQLite database (feature `sqlite`).
+/// A store on one SQLite database (feature `sqlite`): the SQLite backend
+/// in a [`SqlStore`].
+pub type SqliteStore = SqlStore<SqliteDb>;
+
+/// The SQLite backend of a [`SqliteStore`]: its connections.
 ///
 /// Opened with [`SqliteStore::open`]: WAL journal, `synchronous` from
 /// [`StoreOptions::synchronous`] (FULL by default: a committed batch
 /// survives power loss), foreign keys on, `busy_timeout` from the options,
 /// migrations applied.
-pub struct SqliteStore {
+pub struct SqliteDb {
     writer: Mutex<SqliteConnection>,
     /// How many writes have failed after waiting out the busy timeout:
-    /// see [`SqliteStore::writing`].
+    /// see [`SqliteDb::writing`].
     lock_timeouts: AtomicU64,
     /// Read-only connections; `None` for an in-memory database, whose
     /// connections cannot share it (reads then use the writer).
@@ -72,7 +70,7 @@ pub struct SqliteStore {
     _checkpointer: Option<std::sync::mpsc::Sender<()>>,
 }
 
-impl std::fmt::Debug for SqliteStore {
+impl std::fmt::Debug for SqliteDb {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqliteStore")
             .field("path", &self.path)
@@ -155,7 +153,7 @@ fn establish_writer(path: &str, options: &StoreOptions) -> Result<SqliteConnecti
     Ok(conn)
 }
 
-impl SqliteStore {
+impl SqlStore<SqliteDb> {
     /// Opens (creating if needed) the database at `path`, relative to the
     /// working directory; `":memory:"` is a private in-memory database.
     pub fn open(path: impl AsRef<Path>, options: &StoreOptions) -> Result<SqliteStore, OpenError> {
@@ -201,16 +199,18 @@ impl SqliteStore {
         } else {
             Some(start_checkpointer(&path, options)?)
         };
-        Ok(SqliteStore {
+        Ok(SqlStore(SqliteDb {
             writer: Mutex::new(writer),
             lock_timeouts: AtomicU64::new(0),
             readers,
             path,
             options: options.clone(),
             _checkpointer: checkpointer,
-        })
+        }))
     }
+}
 
+impl SqliteDb {
     /// The path the store was opened with.
     pub fn path(&self) -> &str {
         &self.path
@@ -306,7 +306,7 @@ struct Level {
     synchronous: i64,
 }
 
-impl Db for SqliteStore {
+impl Db for SqliteDb {
     type Conn = SqliteConnection;
 
     fn read<T>(
@@ -353,249 +353,6 @@ impl Db for SqliteStore {
                 batch::write_batch(&mut SqliteOps { conn: c }, messages, cursors)
             })
         })
-    }
-}
-
-impl AccountStore for SqliteStore {
-    fn create_user(&self, user: &UserRecord) -> StoreResult<()> {
-        accounts::create_user(self, user)
-    }
-
-    fn user(&self, name: &UserId) -> StoreResult<Option<UserRecord>> {
-        accounts::user(self, name)
-    }
-
-    fn list_users(&self) -> StoreResult<Vec<UserRecord>> {
-        accounts::list_users(self)
-    }
-
-    fn set_password_hash(&self, name: &UserId, hash: &str) -> StoreResult<()> {
-        accounts::set_password_hash(self, name, hash)
-    }
-
-    fn set_suspended(&self, name: &UserId, suspended: bool) -> StoreResult<()> {
-        accounts::set_suspended(self, name, suspended)
-    }
-
-    fn set_last_seen(&self, name: &UserId, at: Millis) -> StoreResult<()> {
-        accounts::set_last_seen(self, name, at)
-    }
-
-    fn suspended_users(&self) -> StoreResult<Vec<UserId>> {
-        accounts::suspended_users(self)
-    }
-
-    fn issue_token(
-        &self,
-        user: &UserId,
-        device: &str,
-        token_hash: &str,
-        now: Millis,
-    ) -> StoreResult<()> {
-        accounts::issue_token(self, user, device, token_hash, now)
-    }
-
-    fn device_by_token(
-        &self,
-        user: &UserId,
-        token_hash: &str,
-    ) -> StoreResult<Option<DeviceRecord>> {
-        accounts::device_by_token(self, user, token_hash)
-    }
-
-    fn user_by_token(&self, token_hash: &str) -> StoreResult<Option<(UserId, DeviceRecord)>> {
-        accounts::user_by_token(self, token_hash)
-    }
-
-    fn touch_device(&self, user: &UserId, device: &str, now: Millis) -> StoreResult<()> {
-        accounts::touch_device(self, user, device, now)
-    }
-
-    fn devices(&self, user: &UserId) -> StoreResult<Vec<DeviceRecord>> {
-        accounts::devices(self, user)
-    }
-
-    fn revoke_device(&self, user: &UserId, device: &str) -> StoreResult<bool> {
-        accounts::revoke_device(self, user, device)
-    }
-
-    fn revoke_all_devices(&self, user: &UserId, keep: Option<&str>) -> StoreResult<()> {
-        accounts::revoke_all_devices(self, user, keep)
-    }
-
-    fn server_secret(&self) -> StoreResult<Vec<u8>> {
-        accounts::server_secret(self)
-    }
-}
-
-impl ContactStore for SqliteStore {
-    fn relation(&self, a: &UserId, b: &UserId) -> StoreResult<Relation> {
-        contacts::relation(self, a, b)
-    }
-
-    fn set_relation(&self, a: &UserId, b: &UserId, rel: &Relation) -> StoreResult<()> {
-        contacts::set_relation(self, a, b, rel)
-    }
-
-    fn contacts(&self, user: &UserId) -> StoreResult<Vec<(UserId, ContactState)>> {
-        contacts::contacts(self, user)
-    }
-
-    fn set_block(&self, by: &UserId, target: &UserId, blocked: bool) -> StoreResult<()> {
-        contacts::set_block(self, by, target, blocked)
-    }
-
-    fn blocks(&self, by: &UserId) -> StoreResult<Vec<UserId>> {
-        contacts::blocks(self, by)
-    }
-
-    fn blocked_by(&self, target: &UserId) -> StoreResult<Vec<UserId>> {
-        contacts::blocked_by(self, target)
-    }
-}
-
-impl MessageStore for SqliteStore {
-    fn write_batch(
-        &self,
-        messages: &[NewMessage],
-        cursors: &[CursorUpdate],
-    ) -> StoreResult<(Vec<Appended>, Vec<CursorOutcome>)> {
-        messages::write_batch(self, messages, cursors)
-    }
-
-    fn find_client_id(
-        &self,
-        conv: &ConvId,
-        from: &UserId,
-        client_id: &str,
-    ) -> StoreResult<Option<Appended>> {
-        messages::find_client_id(self, conv, from, client_id)
-    }
-
-    fn messages_after(
-        &self,
-        conv: &ConvId,
-        after: u64,
-        limit: usize,
-    ) -> StoreResult<Vec<StoredMessage>> {
-        messages::messages_after(self, conv, after, limit)
-    }
-
-    fn messages_before(
-        &self,
-        conv: &ConvId,
-        before: Option<u64>,
-        limit: usize,
-    ) -> StoreResult<Vec<StoredMessage>> {
-        messages::messages_before(self, conv, before, limit)
-    }
-
-    fn is_member(&self, conv: &ConvId, user: &UserId) -> StoreResult<bool> {
-        messages::is_member(self, conv, user)
-    }
-
-    fn conversations(&self, user: &UserId, device: &str) -> StoreResult<Vec<ConvSummary>> {
-        messages::conversations(self, user, device)
-    }
-}
-
-impl RoomStore for SqliteStore {
-    fn create_room(&self, room: &RoomRecord, owner: &UserId) -> StoreResult<()> {
-        rooms::create_room(self, room, owner)
-    }
-
-    fn room(&self, name: &RoomName) -> StoreResult<Option<RoomRecord>> {
-        rooms::room(self, name)
-    }
-
-    fn list_rooms(&self, q: Option<&str>, limit: usize) -> StoreResult<Vec<RoomListing>> {
-        rooms::list_rooms(self, q, limit)
-    }
-
-    fn room_members(&self, name: &RoomName) -> StoreResult<Vec<RoomMember>> {
-        rooms::room_members(self, name)
-    }
-
-    fn join_room(&self, name: &RoomName, user: &UserId, now: Millis) -> StoreResult<bool> {
-        rooms::join_room(self, name, user, now)
-    }
-
-    fn leave_room(&self, name: &RoomName, user: &UserId) -> StoreResult<Option<UserId>> {
-        rooms::leave_room(self, name, user)
-    }
-
-    fn set_room_topic(&self, name: &RoomName, topic: &str) -> StoreResult<()> {
-        rooms::set_room_topic(self, name, topic)
-    }
-
-    fn set_room_ban(&self, name: &RoomName, user: &UserId, banned: bool) -> StoreResult<()> {
-        rooms::set_room_ban(self, name, user, banned)
-    }
-
-    fn is_room_banned(&self, name: &RoomName, user: &UserId) -> StoreResult<bool> {
-        rooms::is_room_banned(self, name, user)
-    }
-
-    fn rooms_owned(&self, user: &UserId) -> StoreResult<u64> {
-        rooms::rooms_owned(self, user)
-    }
-
-    fn add_room_invite(&self, name: &RoomName, user: &UserId, from: &UserId) -> StoreResult<()> {
-        rooms::add_room_invite(self, name, user, from)
-    }
-
-    fn room_invites(&self, user: &UserId) -> StoreResult<Vec<(RoomName, UserId)>> {
-        rooms::room_invites(self, user)
-    }
-}
-
-impl FileStore for SqliteStore {
-    fn create_file(&self, file: &FileRecord) -> StoreResult<()> {
-        files::create_file(self, file)
-    }
-
-    fn begin_file(&self, file: &FileRecord, limits: UploadLimits) -> StoreResult<BeginOutcome> {
-        files::begin_file(self, file, limits)
-    }
-
-    fn file(&self, id: &str) -> StoreResult<Option<FileRecord>> {
-        files::file(self, id)
-    }
-
-    fn set_file_received(&self, id: &str, received: u64) -> StoreResult<()> {
-        files::set_file_received(self, id, received)
-    }
-
-    fn finish_file(&self, id: &str, sha256: &str) -> StoreResult<()> {
-        files::finish_file(self, id, sha256)
-    }
-
-    fn attach_file(&self, id: &str, conv: &ConvId) -> StoreResult<()> {
-        files::attach_file(self, id, conv)
-    }
-
-    fn file_convs(&self, id: &str) -> StoreResult<Vec<ConvId>> {
-        files::file_convs(self, id)
-    }
-
-    fn user_file_bytes(&self, user: &UserId) -> StoreResult<u64> {
-        files::user_file_bytes(self, user)
-    }
-
-    fn stale_files(&self, before: Millis) -> StoreResult<Vec<FileRecord>> {
-        files::stale_files(self, before)
-    }
-
-    fn delete_file(&self, id: &str) -> StoreResult<()> {
-        files::delete_file(self, id)
-    }
-
-    fn delete_stale_file(&self, id: &str, before: Millis) -> StoreResult<Option<FileRecord>> {
-        files::delete_stale_file(self, id, before)
-    }
-
-    fn blob_in_use(&self, sha256: &str) -> StoreResult<bool> {
-        files::blob_in_use(self, sha256)
     }
 }
 
@@ -833,23 +590,5 @@ impl BatchOps for SqliteOps<'_> {
                 .execute(self.conn)?;
         }
         Ok(())
-    }
-}
-
-impl ChangeStore for SqliteStore {
-    fn publish_change(&self, origin: u64, change: &Change, at: Millis) -> StoreResult<()> {
-        changes::publish_change(self, origin, change, at)
-    }
-
-    fn changes_after(&self, after: u64, limit: usize) -> StoreResult<Vec<ChangeRecord>> {
-        changes::changes_after(self, after, limit)
-    }
-
-    fn last_change_id(&self) -> StoreResult<u64> {
-        changes::last_change_id(self)
-    }
-
-    fn prune_changes(&self, before: Millis) -> StoreResult<()> {
-        changes::prune_changes(self, before)
     }
 }
