@@ -106,6 +106,7 @@ fn main() -> Result<(), String> {
                 client_id: Some(format!("c{n}")),
                 attachment: None,
                 now: 1_700_000_000_000 + n as i64,
+                guard: None,
             });
             if a.cursor_every > 0 && i % a.cursor_every == 0 {
                 let to = if n & 1 == 0 { y } else { x };

@@ -7,7 +7,10 @@
 //!    a conversation's messages, members or cursors holds that lock, so
 //!    concurrent writers (other processes on the same database) take turns
 //!    per conversation and, locking in one order, never deadlock;
-//! 2. looks up which `client_id`s of the batch are already stored;
+//! 2. looks up which `client_id`s of the batch are already stored, and
+//!    checks the guard ([`im_core::store::SendGuard`]) of every other
+//!    message against the rows as they stand (tokens, blocks, contacts,
+//!    room memberships);
 //! 3. reads every read / delivered cursor the batch may move;
 //! 4. runs the in-memory store's algorithm over that snapshot, so results
 //!    match [`im_core::MemoryStore`] exactly;
@@ -26,7 +29,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use im_core::ids::ConvId;
-use im_core::store::{Appended, CursorOutcome, CursorUpdate, NewMessage};
+use im_core::store::{Appended, CursorOutcome, CursorUpdate, NewMessage, Refusal};
 
 use crate::error::{seq_i64, seq_u64, DbError};
 
@@ -68,6 +71,12 @@ pub(crate) type DeliveredKey = (String, String, i64);
 pub(crate) type ClientKey = (i64, String, String);
 /// A stored message's `(seq, ts)` under its client id.
 pub(crate) type ClientHit = (ClientKey, (i64, i64));
+
+/// (user, device): a sending device.
+pub(crate) type DeviceKey = (String, String);
+/// Two user names: `(by, target)` of a block, or a relation's pair in
+/// name order.
+pub(crate) type PairKey = (String, String);
 
 /// What [`BatchOps::read_cursors`] reads of a `conv_users` row.
 #[derive(Clone, Copy, Debug, Default)]
@@ -115,6 +124,15 @@ pub(crate) trait BatchOps {
     ) -> Result<Vec<ConvRow>, DbError>;
     /// Stored `(seq, ts)` of the keys that exist.
     fn find_client_ids(&mut self, keys: &[ClientKey]) -> Result<Vec<ClientHit>, DbError>;
+    /// The devices among `keys` that hold a token (not revoked), of an
+    /// account that is not suspended.
+    fn signed_in(&mut self, keys: &[DeviceKey]) -> Result<Vec<DeviceKey>, DbError>;
+    /// The `(by, target)` pairs among `pairs` that are blocks.
+    fn blocks_among(&mut self, pairs: &[PairKey]) -> Result<Vec<PairKey>, DbError>;
+    /// The pairs (in name order) among `pairs` that are mutual contacts.
+    fn mutual_among(&mut self, pairs: &[PairKey]) -> Result<Vec<PairKey>, DbError>;
+    /// The keys among `keys` whose user is a member of the conversation.
+    fn members_among(&mut self, keys: &[ReadKey]) -> Result<Vec<ReadKey>, DbError>;
     /// Read cursors of the keys whose rows exist (missing ones count as 0).
     fn read_cursors(&mut self, keys: &[ReadKey]) -> Result<Vec<(ReadKey, ReadRow)>, DbError>;
     /// Delivered cursors of the keys whose rows exist.
@@ -159,6 +177,7 @@ pub(crate) fn write_batch<O: BatchOps>(
     let mut batch = Batch::new(messages, &msg_names, cursors, &cursor_names);
     batch.lock_convs(ops)?;
     batch.find_client_ids(ops)?;
+    batch.check_guards(ops)?;
     let (read_keys, delivered_keys) = batch.cursor_keys();
     batch.read_cursors(ops, read_keys, delivered_keys)?;
     let appended = batch.append_messages()?;
@@ -180,6 +199,8 @@ struct Batch<'a> {
     convs: HashMap<String, Conv>,
     /// `(seq, ts)` of the batch's client ids stored before it.
     stored: HashMap<ClientKey, (i64, i64)>,
+    /// Each message's refusal by its guard (empty when none is guarded).
+    refusals: Vec<Option<Refusal>>,
     /// `(seq, ts)` of the client ids this batch appends.
     in_batch: HashMap<ClientKey, (i64, i64)>,
     /// The read cursors the batch may move (missing rows read as 0).
@@ -213,6 +234,7 @@ impl<'a> Batch<'a> {
             cursor_names,
             convs: HashMap::new(),
             stored: HashMap::new(),
+            refusals: Vec::new(),
             in_batch: HashMap::new(),
             read: HashMap::new(),
             delivered: HashMap::new(),
@@ -272,24 +294,96 @@ impl<'a> Batch<'a> {
         Ok(())
     }
 
+    /// Whether message `m` (of conversation `c`) repeats a stored one.
+    fn is_stored(&self, m: &NewMessage, c: &Conv) -> bool {
+        m.client_id.as_ref().is_some_and(|cid| {
+            let key = (c.row.id, m.from.as_str().to_owned(), cid.clone());
+            self.stored.contains_key(&key)
+        })
+    }
+
+    /// 2b. Checks the guards of the messages not already stored: reads the
+    ///     rows each kind of check needs, once for the whole batch.
+    fn check_guards<O: BatchOps>(&mut self, ops: &mut O) -> Result<(), DbError> {
+        let mut devices: BTreeSet<DeviceKey> = BTreeSet::new();
+        let mut blocks: BTreeSet<PairKey> = BTreeSet::new();
+        let mut pairs: BTreeSet<PairKey> = BTreeSet::new();
+        let mut members: BTreeSet<ReadKey> = BTreeSet::new();
+        let mut guarded = false;
+        for (m, name) in self.messages.iter().zip(self.msg_names) {
+            let (Some(g), Some(c)) = (&m.guard, self.convs.get(name)) else {
+                continue;
+            };
+            if self.is_stored(m, c) {
+                continue;
+            }
+            guarded = true;
+            let from = m.from.as_str().to_owned();
+            devices.insert((from.clone(), m.device.clone()));
+            match &c.direct {
+                Some((a, b)) => {
+                    blocks.insert((a.clone(), b.clone()));
+                    blocks.insert((b.clone(), a.clone()));
+                    if g.require_contact {
+                        pairs.insert((a.clone(), b.clone()));
+                    }
+                }
+                None => {
+                    members.insert((c.row.id, from));
+                }
+            }
+        }
+        if !guarded {
+            return Ok(());
+        }
+        let devices = found(&devices, |k| ops.signed_in(k))?;
+        let blocks = found(&blocks, |k| ops.blocks_among(k))?;
+        let pairs = found(&pairs, |k| ops.mutual_among(k))?;
+        let members = found(&members, |k| ops.members_among(k))?;
+        let mut refusals = Vec::with_capacity(self.messages.len());
+        for (m, name) in self.messages.iter().zip(self.msg_names) {
+            let (Some(g), Some(c)) = (&m.guard, self.convs.get(name)) else {
+                refusals.push(None);
+                continue;
+            };
+            let from = m.from.as_str().to_owned();
+            let device = (from.clone(), m.device.clone());
+            let allowed = match &c.direct {
+                Some((a, b)) => {
+                    let blocked = blocks.contains(&(a.clone(), b.clone()))
+                        || blocks.contains(&(b.clone(), a.clone()));
+                    let mutual = pairs.contains(&(a.clone(), b.clone()));
+                    !blocked && (mutual || !g.require_contact)
+                }
+                None => members.contains(&(c.row.id, from)),
+            };
+            refusals.push(if self.is_stored(m, c) {
+                None
+            } else if !devices.contains(&device) {
+                Some(Refusal::Credentials)
+            } else {
+                (!allowed).then_some(Refusal::Conversation)
+            });
+        }
+        self.refusals = refusals;
+        Ok(())
+    }
+
     /// 3a. The read and delivered cursors this batch may move (see the
     ///     module docs).
     fn cursor_keys(&self) -> (BTreeSet<ReadKey>, BTreeSet<DeliveredKey>) {
         let mut read_keys: BTreeSet<ReadKey> = BTreeSet::new();
         let mut delivered_keys: BTreeSet<DeliveredKey> = BTreeSet::new();
         let mut seen_first: HashSet<i64> = HashSet::new();
-        for (m, name) in self.messages.iter().zip(self.msg_names) {
+        for (i, (m, name)) in self.messages.iter().zip(self.msg_names).enumerate() {
             let Some(c) = self.convs.get(name) else {
                 continue;
             };
-            if seen_first.contains(&c.row.id) {
+            if seen_first.contains(&c.row.id) || self.refused(i).is_some() {
                 continue;
             }
-            if let Some(cid) = &m.client_id {
-                let key = (c.row.id, m.from.as_str().to_owned(), cid.clone());
-                if self.stored.contains_key(&key) {
-                    continue;
-                }
+            if self.is_stored(m, c) {
+                continue;
             }
             // The conversation's first new message.
             seen_first.insert(c.row.id);
@@ -347,10 +441,18 @@ impl<'a> Batch<'a> {
     fn append_messages(&mut self) -> Result<Vec<Appended>, DbError> {
         let (messages, names) = (self.messages, self.msg_names);
         let mut appended = Vec::with_capacity(messages.len());
-        for (m, name) in messages.iter().zip(names) {
-            appended.push(self.append(m, name)?);
+        for (i, (m, name)) in messages.iter().zip(names).enumerate() {
+            appended.push(match self.refused(i) {
+                Some(why) => Appended::refused(why),
+                None => self.append(m, name)?,
+            });
         }
         Ok(appended)
+    }
+
+    /// Why message `i`'s guard refused it, if it did.
+    fn refused(&self, i: usize) -> Option<Refusal> {
+        self.refusals.get(i).copied().flatten()
     }
 
     /// Appends one message, unless its client id is already stored.
@@ -367,6 +469,7 @@ impl<'a> Batch<'a> {
                     seq: seq_u64(seq)?,
                     ts,
                     duplicate: true,
+                    refused: None,
                 });
             }
         }
@@ -400,6 +503,7 @@ impl<'a> Batch<'a> {
             seq: seq_u64(seq)?,
             ts,
             duplicate: false,
+            refused: None,
         })
     }
 
@@ -538,6 +642,18 @@ impl<'a> Batch<'a> {
         }
         Ok(())
     }
+}
+
+/// The keys of `asked` that `lookup` finds (nothing is asked when empty).
+fn found<K: Clone + Ord + std::hash::Hash>(
+    asked: &BTreeSet<K>,
+    lookup: impl FnOnce(&[K]) -> Result<Vec<K>, DbError>,
+) -> Result<HashSet<K>, DbError> {
+    if asked.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let keys: Vec<K> = asked.iter().cloned().collect();
+    Ok(lookup(&keys)?.into_iter().collect())
 }
 
 /// The row to create for conversation `name` if missing.

@@ -118,6 +118,7 @@ pub(crate) fn find_client_id(
             seq: seq_u64(r.seq)?,
             ts: r.ts,
             duplicate: true,
+            refused: None,
         })),
     }
 }

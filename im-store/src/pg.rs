@@ -26,11 +26,11 @@ use im_core::store::{CursorUpdate, NewMessage};
 
 use crate::batch::{
     self, BatchOps, BatchResult, ClientHit, ClientKey, ConvRow, ConvWrite, DeliveredKey,
-    DeliveredWrite, MessageRow, NewConv, ReadKey, ReadRow, ReadWrite,
+    DeliveredWrite, DeviceKey, MessageRow, NewConv, PairKey, ReadKey, ReadRow, ReadWrite,
 };
 use crate::db::Db;
 use crate::error::{DbError, OpenError};
-use crate::sql::{sql, statements};
+use crate::sql::{sql, statements, Statement};
 use crate::store::SqlStore;
 use crate::StoreOptions;
 
@@ -314,6 +314,59 @@ FROM unnest(?::bigint[], ?::text[], ?::text[]) AS k(c, s, ci) \
 CROSS JOIN LATERAL (SELECT seq, ts FROM client_ids \
 WHERE conv_id = k.c AND sender = k.s AND client_id = k.ci) m"; }
 
+statements! { SignedIn = "\
+SELECT k.a, k.b FROM unnest(?::text[], ?::text[]) AS k(a, b) \
+WHERE EXISTS (SELECT 1 FROM devices d JOIN users u ON u.name = d.user_name \
+WHERE d.user_name = k.a AND d.device = k.b AND d.token_hash IS NOT NULL AND NOT u.suspended)"; }
+
+statements! { BlocksAmong = "\
+SELECT k.a, k.b FROM unnest(?::text[], ?::text[]) AS k(a, b) \
+WHERE EXISTS (SELECT 1 FROM blocks WHERE by_user = k.a AND target = k.b)"; }
+
+statements! { MutualAmong = "\
+SELECT k.a, k.b FROM unnest(?::text[], ?::text[]) AS k(a, b) \
+WHERE EXISTS (SELECT 1 FROM relations \
+WHERE user_a = k.a AND user_b = k.b AND requested_by IS NULL)"; }
+
+statements! { MembersAmong = "\
+SELECT k.c AS conv_id, k.u AS user_name FROM unnest(?::bigint[], ?::text[]) AS k(c, u) \
+WHERE EXISTS (SELECT 1 FROM conv_users WHERE conv_id = k.c AND user_name = k.u AND member)"; }
+
+/// Two names.
+#[derive(QueryableByName)]
+struct PairSql {
+    #[diesel(sql_type = Text)]
+    a: String,
+    #[diesel(sql_type = Text)]
+    b: String,
+}
+
+/// A conversation and a user.
+#[derive(QueryableByName)]
+struct ConvUserSql {
+    #[diesel(sql_type = BigInt)]
+    conv_id: i64,
+    #[diesel(sql_type = Text)]
+    user_name: String,
+}
+
+/// Binds the two columns of `pairs` (names) as arrays of `S` and loads
+/// the pairs found.
+fn pairs_among<S: Statement>(
+    conn: &mut PgConnection,
+    pairs: &[PairKey],
+) -> Result<Vec<PairKey>, DbError> {
+    let a: Vec<&str> = pairs.iter().map(|k| k.0.as_str()).collect();
+    let b: Vec<&str> = pairs.iter().map(|k| k.1.as_str()).collect();
+    Ok(sql::<S>()
+        .bind::<Array<Text>, _>(&a)
+        .bind::<Array<Text>, _>(&b)
+        .load::<PairSql>(conn)?
+        .into_iter()
+        .map(|r| (r.a, r.b))
+        .collect())
+}
+
 statements! { ReadCursors = "\
 SELECT k.c AS conv_id, k.u AS user_name, r.read_seq, r.joined_seq \
 FROM unnest(?::bigint[], ?::text[]) AS k(c, u) \
@@ -420,6 +473,30 @@ impl BatchOps for PgOps<'_> {
             .load::<ClientIdSql>(self.conn)?
             .into_iter()
             .map(|r| ((r.conv_id, r.sender, r.client_id), (r.seq, r.ts)))
+            .collect())
+    }
+
+    fn signed_in(&mut self, keys: &[DeviceKey]) -> Result<Vec<DeviceKey>, DbError> {
+        pairs_among::<SignedIn>(self.conn, keys)
+    }
+
+    fn blocks_among(&mut self, pairs: &[PairKey]) -> Result<Vec<PairKey>, DbError> {
+        pairs_among::<BlocksAmong>(self.conn, pairs)
+    }
+
+    fn mutual_among(&mut self, pairs: &[PairKey]) -> Result<Vec<PairKey>, DbError> {
+        pairs_among::<MutualAmong>(self.conn, pairs)
+    }
+
+    fn members_among(&mut self, keys: &[ReadKey]) -> Result<Vec<ReadKey>, DbError> {
+        let c: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let u: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
+        Ok(sql::<MembersAmong>()
+            .bind::<Array<BigInt>, _>(&c)
+            .bind::<Array<Text>, _>(&u)
+            .load::<ConvUserSql>(self.conn)?
+            .into_iter()
+            .map(|r| (r.conv_id, r.user_name))
             .collect())
     }
 

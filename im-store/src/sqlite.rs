@@ -36,7 +36,7 @@ use im_core::store::{CursorUpdate, NewMessage};
 
 use crate::batch::{
     self, BatchOps, BatchResult, ClientHit, ClientKey, ConvRow, ConvWrite, DeliveredKey,
-    DeliveredWrite, MessageRow, NewConv, ReadKey, ReadRow, ReadWrite,
+    DeliveredWrite, DeviceKey, MessageRow, NewConv, PairKey, ReadKey, ReadRow, ReadWrite,
 };
 use crate::db::Db;
 use crate::error::{DbError, OpenError};
@@ -420,7 +420,30 @@ DO UPDATE SET member = member OR excluded.member, read_seq = excluded.read_seq";
 statements! { WriteDelivered = "INSERT INTO delivered (user_name, device, conv_id, seq) \
 VALUES (?, ?, ?, ?) ON CONFLICT (user_name, device, conv_id) DO UPDATE SET seq = excluded.seq"; }
 
+statements! { SignedIn = "SELECT 1 AS v FROM devices d JOIN users u ON u.name = d.user_name \
+WHERE d.user_name = ? AND d.device = ? AND d.token_hash IS NOT NULL AND u.suspended = ?"; }
+statements! { BlockExists = "SELECT 1 AS v FROM blocks WHERE by_user = ? AND target = ?"; }
+statements! { MutualExists =
+"SELECT 1 AS v FROM relations WHERE user_a = ? AND user_b = ? AND requested_by IS NULL"; }
+statements! { MemberExists =
+"SELECT 1 AS v FROM conv_users WHERE conv_id = ? AND user_name = ? AND member = ?"; }
+
 impl SqliteOps<'_> {
+    /// The keys for which `query` finds a row.
+    fn existing<K: Clone>(
+        &mut self,
+        keys: &[K],
+        mut query: impl FnMut(&mut SqliteConnection, &K) -> QueryResult<Option<OneI64>>,
+    ) -> Result<Vec<K>, DbError> {
+        let mut out = Vec::new();
+        for k in keys {
+            if query(self.conn, k)?.is_some() {
+                out.push(k.clone());
+            }
+        }
+        Ok(out)
+    }
+
     fn counter(&mut self, name: &str) -> Result<Option<ConvCounter>, DbError> {
         Ok(sql::<SelectConv>()
             .bind::<Text, _>(name)
@@ -479,6 +502,48 @@ impl BatchOps for SqliteOps<'_> {
             }
         }
         Ok(out)
+    }
+
+    fn signed_in(&mut self, keys: &[DeviceKey]) -> Result<Vec<DeviceKey>, DbError> {
+        self.existing(keys, |c, k| {
+            sql::<SignedIn>()
+                .bind::<Text, _>(&k.0)
+                .bind::<Text, _>(&k.1)
+                .bind::<Bool, _>(false)
+                .get_result(c)
+                .optional()
+        })
+    }
+
+    fn blocks_among(&mut self, pairs: &[PairKey]) -> Result<Vec<PairKey>, DbError> {
+        self.existing(pairs, |c, k| {
+            sql::<BlockExists>()
+                .bind::<Text, _>(&k.0)
+                .bind::<Text, _>(&k.1)
+                .get_result(c)
+                .optional()
+        })
+    }
+
+    fn mutual_among(&mut self, pairs: &[PairKey]) -> Result<Vec<PairKey>, DbError> {
+        self.existing(pairs, |c, k| {
+            sql::<MutualExists>()
+                .bind::<Text, _>(&k.0)
+                .bind::<Text, _>(&k.1)
+                .get_result(c)
+                .optional()
+        })
+    }
+
+    fn members_among(&mut self, keys: &[ReadKey]) -> Result<Vec<ReadKey>, DbError> {
+        self.existing(keys, |c, k| {
+            sql::<MemberExists>()
+                .bind::<BigInt, _>(k.0)
+                .bind::<Text, _>(&k.1)
+                .bind::<Bool, _>(true)
+                .get_result(c)
+                .optional()
+        })
     }
 
     fn read_cursors(&mut self, keys: &[ReadKey]) -> Result<Vec<(ReadKey, ReadRow)>, DbError> {

@@ -1,8 +1,10 @@
 //! Several server processes sharing one database: a change made through
 //! one (contacts, blocks, room kicks and bans, device revocations, password
 //! changes) takes effect on the others within `auth.change_poll_ms`
-//! (500 ms by default). Each `TestServer::sibling` is a server of its own
-//! on the same SQLite file, as another process would be.
+//! (500 ms by default), and a send pipelined right behind the change's `ok`
+//! is already refused: the store checks the sender's rights inside the
+//! commit. Each `TestServer::sibling` is a server of its own on the same
+//! SQLite file, as another process would be.
 
 use std::time::{Duration, Instant};
 
@@ -122,4 +124,99 @@ async fn a_password_change_on_one_process_closes_sessions_on_another() {
         );
     }
     assert_eq!(mine.request(json!({"type":"ping"})).await["type"], "pong");
+}
+
+/// Two processes that never read the change log during the test: only the
+/// store's own check, inside the commit, can refuse.
+fn two_deaf_servers() -> (TestServer, TestServer) {
+    let one = TestServer::builder()
+        .store(StoreKind::Sqlite)
+        .config(|c| c.auth.change_poll_ms = 600_000)
+        .start();
+    let two = one.sibling();
+    (one, two)
+}
+
+/// Sends `frame` from `c` and returns the reply (skipping events).
+async fn send_now(c: &mut Client, frame: Value) -> Value {
+    c.request(frame).await
+}
+
+#[tokio::test]
+async fn sends_right_behind_a_change_on_another_process_are_refused() {
+    let (one, two) = two_deaf_servers();
+    // Contacts, set up on one process (the other reads them from the store
+    // when its contact book has no answer).
+    let mut alice = one.user("alice").await;
+    let mut bob = two.user("bob").await;
+    let mut bob_home = one.user_on("bob", "laptop").await;
+    alice.ok(json!({"type":"contact.add","user":"bob"})).await;
+    bob_home
+        .ok(json!({"type":"contact.accept","user":"alice"}))
+        .await;
+    bob.send_dm("alice", "hi").await;
+    // A block on one process: the other lets nothing more through.
+    alice.ok(json!({"type":"contact.block","user":"bob"})).await;
+    let r = send_now(&mut bob, json!({"type":"msg.send","to":"alice","body":"x"})).await;
+    assert_eq!(code(&r), "forbidden", "{r}");
+    alice
+        .ok(json!({"type":"contact.unblock","user":"bob"}))
+        .await;
+    // A contact removal likewise (the policy asks for a contact).
+    alice
+        .ok(json!({"type":"contact.remove","user":"bob"}))
+        .await;
+    let r = send_now(&mut bob, json!({"type":"msg.send","to":"alice","body":"y"})).await;
+    assert_eq!(code(&r), "forbidden", "{r}");
+    let h = alice
+        .ok(json!({"type":"history","conv":"dm:alice:bob","limit":10}))
+        .await;
+    let bodies: Vec<&str> = h["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter_map(|m| m["body"].as_str())
+        .collect();
+    assert_eq!(bodies, ["hi"], "{h}");
+
+    // A kick: the member on the other process cannot post behind its ok.
+    let mut olga = one.user("olga").await;
+    let mut mallory = two.user("mallory").await;
+    olga.ok(json!({"type":"room.create","name":"club"})).await;
+    mallory.ok(json!({"type":"room.join","name":"club"})).await;
+    mallory
+        .ok(json!({"type":"msg.send","room":"club","body":"hi"}))
+        .await;
+    olga.ok(json!({"type":"room.kick","name":"club","user":"mallory"}))
+        .await;
+    let r = send_now(
+        &mut mallory,
+        json!({"type":"msg.send","room":"club","body":"still here"}),
+    )
+    .await;
+    assert_eq!(code(&r), "forbidden", "{r}");
+
+    // A device revocation: the revoked session's next send is refused.
+    let mut laptop = one.user_on("carol", "laptop").await;
+    let mut phone = two.user_on("carol", "phone").await;
+    phone.ok(json!({"type":"room.join","name":"club"})).await;
+    laptop
+        .ok(json!({"type":"device.revoke","device":"phone"}))
+        .await;
+    let r = send_now(
+        &mut phone,
+        json!({"type":"msg.send","room":"club","body":"from a revoked phone"}),
+    )
+    .await;
+    assert_eq!(code(&r), "unauthenticated", "{r}");
+    let h = olga
+        .ok(json!({"type":"history","conv":"room:club","limit":10}))
+        .await;
+    let bodies: Vec<&str> = h["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter_map(|m| m["body"].as_str())
+        .collect();
+    assert_eq!(bodies, ["hi"], "{h}");
 }

@@ -19,7 +19,7 @@ use crate::error::ProtoError;
 use crate::ids::{now_millis, ConvId, SessionId, UserId};
 use crate::protocol::{Encoded, MsgFrame, Reply, ServerFrame};
 use crate::reply::ReplyTo;
-use crate::store::{NewMessage, RoomRecord};
+use crate::store::{NewMessage, Refusal, RoomRecord, SendGuard};
 
 /// One message to append, with the reply owed to its sender.
 #[derive(Message)]
@@ -181,6 +181,22 @@ impl ConversationActor {
         None
     }
 
+    /// The error for a send the store refused: what this process did not
+    /// know yet (a change made through another process sharing the store)
+    /// it learns from the change log shortly.
+    fn refusal(&self, why: Refusal) -> ProtoError {
+        match (why, &self.conv) {
+            (Refusal::Credentials, _) => ProtoError::new(
+                crate::error::ErrorCode::Unauthenticated,
+                "this device was signed out",
+            ),
+            (Refusal::Conversation, ConvId::Direct(..)) => {
+                ProtoError::forbidden("not allowed to message this user")
+            }
+            (Refusal::Conversation, ConvId::Room(_)) => room_refusal(&self.room),
+        }
+    }
+
     fn flush(&mut self, ctx: &mut Context<Self>) {
         if self.writing || self.pending.is_empty() {
             return;
@@ -198,6 +214,9 @@ impl ConversationActor {
                 client_id: s.client_id.clone(),
                 attachment: s.attachment.as_ref().map(|a| a.file.clone()),
                 now,
+                guard: Some(SendGuard {
+                    require_contact: self.svc.config.policy.dm_requires_contact,
+                }),
             })
             .collect();
         let writer = self.svc.writer.clone();
@@ -222,6 +241,10 @@ impl ConversationActor {
                 Ok(appended) => {
                     let members: Vec<UserId> = act.members.iter().cloned().collect();
                     for (s, a) in batch.into_iter().zip(appended) {
+                        if let Some(why) = a.refused {
+                            s.reply.err(act.refusal(why));
+                            continue;
+                        }
                         s.reply.ok(Reply::Sent {
                             conv: act.conv.clone(),
                             seq: a.seq,

@@ -23,6 +23,34 @@ pub struct NewMessage {
     /// Server time when the message was received; the stored `ts` is at
     /// least this and never below the conversation's previous `ts`.
     pub now: Millis,
+    /// The sender's right to post, checked inside the commit; `None`
+    /// appends unchecked.
+    pub guard: Option<SendGuard>,
+}
+
+/// The checks a store makes inside the commit, against what it holds at
+/// that moment, before it appends a message. The server's actors already
+/// refuse what they know to be forbidden; this catches what they cannot
+/// know yet: a block, a contact removal, a kick or a device revocation
+/// just made through another process sharing the store.
+///
+/// Always refused ([`Refusal::Credentials`]): a sending device whose token
+/// is revoked (or that has none), and a suspended account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendGuard {
+    /// Direct conversations: also refused ([`Refusal::Conversation`])
+    /// unless the two users are mutual contacts. Either user blocking the
+    /// other always refuses; in a room, so does not being a member.
+    pub require_contact: bool,
+}
+
+/// Why the store refused to append a guarded message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The sending device's token is revoked, or the account suspended.
+    Credentials,
+    /// The sender may not post in this conversation.
+    Conversation,
 }
 
 /// Where an appended message landed.
@@ -34,6 +62,21 @@ pub struct Appended {
     pub ts: Millis,
     /// True when the `client_id` had been seen: nothing new was written.
     pub duplicate: bool,
+    /// Set when the [`SendGuard`] refused the message: nothing was
+    /// written, and `seq` and `ts` are 0.
+    pub refused: Option<Refusal>,
+}
+
+impl Appended {
+    /// A refused message's result.
+    pub fn refused(why: Refusal) -> Appended {
+        Appended {
+            seq: 0,
+            ts: 0,
+            duplicate: false,
+            refused: Some(why),
+        }
+    }
 }
 
 /// A stored message.
@@ -103,7 +146,10 @@ pub trait MessageStore {
     /// Appends messages and applies cursor updates in one transaction:
     /// assigns gapless per-conversation `seq`, deduplicates by
     /// (conv, from, client_id), adds both users of a direct conversation as
-    /// members on its first message. Results are in input order.
+    /// members on its first message, and refuses (writing nothing) the
+    /// messages whose [`SendGuard`] fails, after deduplication: a retry of
+    /// a stored message gets its original result. Results are in input
+    /// order.
     fn write_batch(
         &self,
         messages: &[NewMessage],

@@ -45,7 +45,8 @@ pub use files::{FileRecord, FileStore};
 pub use memory::CommitGate;
 pub use memory::MemoryStore;
 pub use messages::{
-    Appended, ConvSummary, CursorOutcome, CursorUpdate, MessageStore, NewMessage, StoredMessage,
+    Appended, ConvSummary, CursorOutcome, CursorUpdate, MessageStore, NewMessage, Refusal,
+    SendGuard, StoredMessage,
 };
 pub use rooms::{RoomListing, RoomMember, RoomRecord, RoomRole, RoomStore};
 

@@ -19,8 +19,8 @@
 //! `--ignored`, `--list`, `--test-threads`.
 //!
 //! ## Layout
-//! - `accounts`, `contacts`, `messages`, `rooms`, `files`: the tests of
-//!   each domain trait.
+//! - `accounts`, `contacts`, `messages`, `rooms`, `files`, `changes`: the
+//!   tests of each domain trait; `guards`: the rights `write_batch` checks.
 //! - `support`: builders and checks they share.
 //! - `open`: `im_store::open` and its URLs.
 //! - `sqlite`, `postgres`: what only one backend has (reopening, several
@@ -31,6 +31,7 @@ mod accounts;
 mod changes;
 mod contacts;
 mod files;
+mod guards;
 mod messages;
 mod open;
 mod postgres;
@@ -50,13 +51,14 @@ use libtest_mimic::{Arguments, Completion, Failed, Trial};
 pub(crate) type StoreTest = (&'static str, fn(&dyn Store));
 
 /// Each domain's tests.
-const DOMAINS: [(&str, &[StoreTest]); 6] = [
+const DOMAINS: [(&str, &[StoreTest]); 7] = [
     ("accounts", accounts::TESTS),
     ("contacts", contacts::TESTS),
     ("messages", messages::TESTS),
     ("rooms", rooms::TESTS),
     ("files", files::TESTS),
     ("changes", changes::TESTS),
+    ("guards", guards::TESTS),
 ];
 
 /// A backend whose tests do not run here, and why; they show as ignored.

@@ -44,6 +44,7 @@ pub(crate) fn msg(conv: &ConvId, from: &str, device: &str, body: &str, now: i64)
         client_id: None,
         attachment: None,
         now,
+        guard: None,
     }
 }
 
@@ -87,6 +88,7 @@ pub(crate) fn new(seq: u64, ts: i64) -> Appended {
         seq,
         ts,
         duplicate: false,
+        refused: None,
     }
 }
 
@@ -95,6 +97,7 @@ pub(crate) fn dup(seq: u64, ts: i64) -> Appended {
         seq,
         ts,
         duplicate: true,
+        refused: None,
     }
 }
 

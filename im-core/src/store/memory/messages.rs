@@ -16,18 +16,25 @@ impl MessageStore for MemoryStore {
         let mut g = self.lock()?;
         let mut appended = Vec::with_capacity(messages.len());
         for m in messages {
-            let conv = g.convs.entry(m.conv.clone()).or_default();
-            if let Some(cid) = &m.client_id {
-                if let Some(&i) = conv.by_client_id.get(&(m.from.clone(), cid.clone())) {
-                    let orig = &conv.messages[i];
-                    appended.push(Appended {
-                        seq: orig.seq,
-                        ts: orig.ts,
-                        duplicate: true,
-                    });
-                    continue;
-                }
+            let stored = m.client_id.as_ref().and_then(|cid| {
+                let c = g.convs.get(&m.conv)?;
+                let &i = c.by_client_id.get(&(m.from.clone(), cid.clone()))?;
+                Some(&c.messages[i])
+            });
+            if let Some(orig) = stored {
+                appended.push(Appended {
+                    seq: orig.seq,
+                    ts: orig.ts,
+                    duplicate: true,
+                    refused: None,
+                });
+                continue;
             }
+            if let Some(why) = m.guard.as_ref().and_then(|guard| g.refusal(m, guard)) {
+                appended.push(Appended::refused(why));
+                continue;
+            }
+            let conv = g.convs.entry(m.conv.clone()).or_default();
             if let ConvId::Direct(a, b) = &m.conv {
                 conv.members.insert(a.clone());
                 conv.members.insert(b.clone());
@@ -65,6 +72,7 @@ impl MessageStore for MemoryStore {
                 seq,
                 ts,
                 duplicate: false,
+                refused: None,
             });
         }
         let outcomes = cursors.iter().map(|u| g.apply_cursor(u)).collect();
@@ -85,6 +93,7 @@ impl MessageStore for MemoryStore {
                     seq: c.messages[i].seq,
                     ts: c.messages[i].ts,
                     duplicate: true,
+                    refused: None,
                 })
         }))
     }
@@ -162,5 +171,33 @@ impl MessageStore for MemoryStore {
                 .then_with(|| a.conv.cmp(&b.conv))
         });
         Ok(out)
+    }
+}
+
+impl Inner {
+    /// Why `guard` refuses `m`, if it does.
+    fn refusal(&self, m: &NewMessage, guard: &SendGuard) -> Option<Refusal> {
+        let token_ok = self
+            .devices
+            .get(&m.from)
+            .and_then(|ds| ds.get(&m.device))
+            .is_some_and(|d| d.token_hash.is_some());
+        let suspended = self.users.get(&m.from).is_none_or(|u| u.suspended);
+        if !token_ok || suspended {
+            return Some(Refusal::Credentials);
+        }
+        let allowed = match &m.conv {
+            ConvId::Direct(a, b) => {
+                let blocked = self.blocks.contains(&(a.clone(), b.clone()))
+                    || self.blocks.contains(&(b.clone(), a.clone()));
+                let mutual = self.relations.get(&pair(a, b)) == Some(&Relation::Mutual);
+                !blocked && (mutual || !guard.require_contact)
+            }
+            ConvId::Room(_) => self
+                .convs
+                .get(&m.conv)
+                .is_some_and(|c| c.members.contains(&m.from)),
+        };
+        (!allowed).then_some(Refusal::Conversation)
     }
 }
