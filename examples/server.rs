@@ -1,74 +1,31 @@
 //! The example IM server: TCP (newline-delimited JSON) on 127.0.0.1:7878
-//! and HTTP/WebSocket (`/ws`, `/healthz`) on 127.0.0.1:8080.
+//! and HTTP/WebSocket (`/ws`, `/healthz`, the web client at `/`) on
+//! 127.0.0.1:8080.
 //!
 //! Configuration: built-in defaults, then an optional TOML file
 //! (`--config FILE`), then environment variables `IM__SECTION__KEY`
-//! (e.g. `IM__LIMITS__MAX_FRAME=131072`). Logs go to stderr, filtered by
+//! (e.g. `IM__LIMITS__MAX_FRAME=131072`); `examples/server.toml` lists
+//! every key, and `--check-config` validates without starting. Logs go to stderr, filtered by
 //! `RUST_LOG` (default `info`). Ctrl-C or SIGTERM shuts down cleanly.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use im_core::{Config, Hub};
-use serde::Deserialize;
+use im_core::Hub;
+use im_examples::settings::{self, Settings};
 use tokio::net::TcpListener;
-
-#[derive(Debug, Deserialize)]
-struct Settings {
-    tcp: Listen,
-    http: Listen,
-    store: StoreSettings,
-    files: FilesSettings,
-    #[serde(default)]
-    auth: im_core::config::AuthConfig,
-    #[serde(default)]
-    limits: im_core::config::Limits,
-    #[serde(default)]
-    policy: im_core::config::Policy,
-    #[serde(default)]
-    pool: im_core::config::PoolConfig,
-}
-
-#[derive(Debug, Deserialize)]
-struct Listen {
-    listen: SocketAddr,
-}
-
-#[derive(Debug, Deserialize)]
-struct StoreSettings {
-    url: String,
-    /// SQLite `PRAGMA synchronous`: off, normal, full (default) or extra.
-    synchronous: String,
-    /// Pooled store connections.
-    pool_size: u32,
-}
-
-impl StoreSettings {
-    fn options(&self) -> anyhow::Result<im_examples::StoreOptions> {
-        Ok(im_examples::StoreOptions {
-            synchronous: self.synchronous.parse()?,
-            pool_size: self.pool_size,
-            ..Default::default()
-        })
-    }
-}
-
-#[derive(Debug, Deserialize)]
-struct FilesSettings {
-    dir: String,
-}
 
 /// What the command line asks for.
 enum Command {
     Serve,
+    CheckConfig,
     UserAdd(String),
     UserSuspend(String),
     UserReinstate(String),
     UserList,
 }
 
-const USAGE: &str = "usage: server [--config FILE] [user add NAME | user suspend NAME | user reinstate NAME | user list]";
+const USAGE: &str = "usage: server [--config FILE] [--check-config | user add NAME | user suspend NAME | user reinstate NAME | user list]";
 
 fn parse_args(mut args: &[String]) -> anyhow::Result<(Option<String>, Command)> {
     let mut file = None;
@@ -80,6 +37,7 @@ fn parse_args(mut args: &[String]) -> anyhow::Result<(Option<String>, Command)> 
     }
     let cmd = match args {
         [] => Command::Serve,
+        [c] if c == "--check-config" => Command::CheckConfig,
         [u, add, name] if u == "user" && add == "add" => Command::UserAdd(name.clone()),
         [u, s, name] if u == "user" && s == "suspend" => Command::UserSuspend(name.clone()),
         [u, r, name] if u == "user" && r == "reinstate" => Command::UserReinstate(name.clone()),
@@ -87,28 +45,6 @@ fn parse_args(mut args: &[String]) -> anyhow::Result<(Option<String>, Command)> 
         _ => bail!(USAGE),
     };
     Ok((file, cmd))
-}
-
-fn load(file: Option<&str>) -> anyhow::Result<Settings> {
-    let mut b = config::Config::builder()
-        .set_default("tcp.listen", "127.0.0.1:7878")?
-        .set_default("http.listen", "127.0.0.1:8080")?
-        .set_default("store.url", "sqlite://im.db")?
-        .set_default("store.synchronous", "full")?
-        .set_default("store.pool_size", 8)?
-        .set_default("files.dir", "im-files")?;
-    if let Some(file) = file {
-        b = b.add_source(config::File::new(file, config::FileFormat::Toml));
-    }
-    let c = b
-        .add_source(
-            config::Environment::with_prefix("IM")
-                .prefix_separator("__")
-                .separator("__")
-                .try_parsing(true),
-        )
-        .build()?;
-    c.try_deserialize().context("invalid configuration")
 }
 
 async fn shutdown_signal() {
@@ -152,7 +88,7 @@ fn admin(
         Ok(())
     };
     match cmd {
-        Command::Serve => unreachable!("handled by main"),
+        Command::Serve | Command::CheckConfig => unreachable!("handled by main"),
         Command::UserAdd(name) => {
             let u = user(&name)?;
             let mut pw = String::new();
@@ -198,7 +134,34 @@ fn admin(
     Ok(())
 }
 
-fn main() -> anyhow::Result<()> {
+/// `--check-config`: the settings loaded (or `main` already failed with
+/// what is wrong); says what the server would use, opens nothing.
+fn check_config(s: &Settings) -> anyhow::Result<()> {
+    if let Some(dir) = &s.http.web_dir {
+        anyhow::ensure!(
+            dir.is_dir(),
+            "http.web_dir {} is not a directory",
+            dir.display()
+        );
+    }
+    println!(
+        "configuration OK: tcp {}, http {}, store {}, files in {}",
+        s.tcp.listen, s.http.listen, s.store.url, s.files.dir
+    );
+    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -207,7 +170,10 @@ fn main() -> anyhow::Result<()> {
         .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (file, cmd) = parse_args(&args)?;
-    let s = load(file.as_deref())?;
+    let s = settings::load(file.as_deref().map(std::path::Path::new), std::env::vars())?;
+    if matches!(cmd, Command::CheckConfig) {
+        return check_config(&s);
+    }
     let store = im_examples::open_store(&s.store.url, &s.store.options()?)
         .with_context(|| format!("cannot open store {}", s.store.url))?;
     // Opening the store and the admin commands run before any async
@@ -219,12 +185,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(s: Settings, store: std::sync::Arc<dyn im_core::Store>) -> anyhow::Result<()> {
-    let config = Config {
-        auth: s.auth,
-        limits: s.limits,
-        policy: s.policy,
-        pool: s.pool,
-    };
+    let config = s.core();
     let blobs = im_examples::FsBlobStore::open(&s.files.dir)
         .with_context(|| format!("cannot use files.dir {}", s.files.dir))?;
     let hub = Hub::builder(store, std::sync::Arc::new(blobs))
@@ -247,7 +208,10 @@ async fn serve(s: Settings, store: std::sync::Arc<dyn im_core::Store>) -> anyhow
     let ws_task = im_transport_ws::serve(
         http,
         hub.clone(),
-        im_transport_ws::WsConfig::default(),
+        im_transport_ws::WsConfig {
+            web_client: s.http.web_client(),
+            ..Default::default()
+        },
         stopped(stop_rx),
     );
     let h = hub.clone();

@@ -9,6 +9,10 @@
 //!   public boundary.
 //! - `bench.rs`: the end-to-end store benchmark (see BENCHMARKS.md).
 //! - `src/lib.rs` (this file): what they share: opening a store by URL.
+//! - `src/settings.rs`: the example server's configuration
+//!   (`server.toml` lists every key).
+
+pub mod settings;
 
 use std::sync::Arc;
 

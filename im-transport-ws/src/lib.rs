@@ -8,6 +8,9 @@
 //! ## Layout
 //! - [`routes`]: mount `/ws` and `/healthz` in your own actix-web `App`.
 //! - [`serve`]: a ready HTTP server on a bound listener with graceful shutdown.
+//! - [`WebClient`]: the browser client (sources in `web/`, embedded at build
+//!   time by `build.rs`), mounted at `/` with a strict
+//!   Content-Security-Policy; leave it out or mount your own.
 //! - `socket`: one WebSocket connection: frames in, frames out, pings.
 //! - `download`: `GET`/`HEAD /files/<file>` with a bearer token or a signed
 //!   link, `Range`, `ETag`, and headers that keep uploads from running
@@ -49,6 +52,9 @@
 
 mod download;
 mod socket;
+mod webclient;
+
+pub use webclient::{WebClient, CONTENT_SECURITY_POLICY};
 
 use std::future::Future;
 
@@ -63,6 +69,9 @@ pub struct WsConfig {
     pub workers: usize,
     /// Seconds to let connections finish at shutdown (default 5).
     pub shutdown_timeout_secs: u64,
+    /// The web client to serve at `/`, after the other routes (default:
+    /// the embedded one; `None` serves none).
+    pub web_client: Option<WebClient>,
 }
 
 impl Default for WsConfig {
@@ -70,6 +79,7 @@ impl Default for WsConfig {
         WsConfig {
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             shutdown_timeout_secs: 5,
+            web_client: Some(WebClient::embedded()),
         }
     }
 }
@@ -111,7 +121,8 @@ pub fn routes(hub: Hub) -> impl FnOnce(&mut web::ServiceConfig) {
     }
 }
 
-/// Serves [`routes`] on `listener` until `shutdown` resolves, then stops
+/// Serves [`routes`] (and the web client, as `config` says) on `listener`
+/// until `shutdown` resolves, then stops
 /// accepting and gives connections `shutdown_timeout_secs` to finish.
 pub async fn serve<F>(
     listener: std::net::TcpListener,
@@ -123,13 +134,19 @@ where
     F: Future<Output = ()>,
 {
     let h = hub.clone();
-    let server =
-        actix_web::HttpServer::new(move || actix_web::App::new().configure(routes(h.clone())))
-            .workers(config.workers.max(1))
-            .disable_signals()
-            .shutdown_timeout(config.shutdown_timeout_secs)
-            .listen(listener)?
-            .run();
+    let web_client = config.web_client.clone();
+    let server = actix_web::HttpServer::new(move || {
+        let app = actix_web::App::new().configure(routes(h.clone()));
+        match web_client.clone() {
+            Some(w) => app.configure(w.routes()),
+            None => app,
+        }
+    })
+    .workers(config.workers.max(1))
+    .disable_signals()
+    .shutdown_timeout(config.shutdown_timeout_secs)
+    .listen(listener)?
+    .run();
     let handle = server.handle();
     let running = actix_rt::spawn(server);
     shutdown.await;

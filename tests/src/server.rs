@@ -385,6 +385,7 @@ async fn serve(
     let ws_config = im_transport_ws::WsConfig {
         workers: 1,
         shutdown_timeout_secs: 1,
+        web_client: Some(im_transport_ws::WebClient::embedded()),
     };
     let h = hub.clone();
     let stopper = async move {
