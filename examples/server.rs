@@ -186,6 +186,11 @@ fn run() -> anyhow::Result<()> {
 
 async fn serve(s: Settings, store: std::sync::Arc<dyn im_core::Store>) -> anyhow::Result<()> {
     let config = s.core();
+    // Before the hub starts, so that it registers its metrics with it.
+    let render = match s.metrics.enabled {
+        true => Some(im_examples::metrics::install()?),
+        false => None,
+    };
     let blobs = im_examples::FsBlobStore::open(&s.files.dir)
         .with_context(|| format!("cannot use files.dir {}", s.files.dir))?;
     let hub = Hub::builder(store, std::sync::Arc::new(blobs))
@@ -197,6 +202,15 @@ async fn serve(s: Settings, store: std::sync::Arc<dyn im_core::Store>) -> anyhow
     let http = std::net::TcpListener::bind(s.http.listen)
         .with_context(|| format!("cannot listen on {}", s.http.listen))?;
     tracing::info!(tcp = %tcp.local_addr()?, http = %http.local_addr()?, store = %s.store.url, "listening");
+    let metrics_listener = match (&render, s.metrics.listen) {
+        (Some(_), Some(addr)) => {
+            let l = std::net::TcpListener::bind(addr)
+                .with_context(|| format!("cannot listen on {addr}"))?;
+            tracing::info!(metrics = %l.local_addr()?, "metrics on their own listener");
+            Some(l)
+        }
+        _ => None,
+    };
 
     // One signal stops both transports; the hub closes every session
     // meanwhile so WebSocket connections end without waiting out a timeout.
@@ -210,19 +224,27 @@ async fn serve(s: Settings, store: std::sync::Arc<dyn im_core::Store>) -> anyhow
         hub.clone(),
         im_transport_ws::WsConfig {
             web_client: s.http.web_client(),
+            metrics: render.clone().filter(|_| metrics_listener.is_none()),
             ..Default::default()
         },
-        stopped(stop_rx),
+        stopped(stop_rx.clone()),
     );
+    let metrics_task = async {
+        match (metrics_listener, render) {
+            (Some(l), Some(r)) => im_transport_ws::serve_metrics(l, r, stopped(stop_rx)).await,
+            _ => Ok(()),
+        }
+    };
     let h = hub.clone();
     let signal = async move {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
         h.shutdown(Duration::from_secs(3)).await;
     };
-    let (tcp_res, ws_res, ()) = tokio::join!(tcp_task, ws_task, signal);
+    let (tcp_res, ws_res, metrics_res, ()) = tokio::join!(tcp_task, ws_task, metrics_task, signal);
     tcp_res?;
     ws_res?;
+    metrics_res?;
     tracing::info!("bye");
     Ok(())
 }

@@ -9,9 +9,11 @@
 //!   public boundary.
 //! - `bench.rs`: the end-to-end store benchmark (see BENCHMARKS.md).
 //! - `src/lib.rs` (this file): what they share: opening a store by URL.
+//! - `src/metrics.rs`: the Prometheus exporter behind `GET /metrics`.
 //! - `src/settings.rs`: the example server's configuration
 //!   (`server.toml` lists every key).
 
+pub mod metrics;
 pub mod settings;
 
 use std::sync::Arc;

@@ -22,6 +22,8 @@ pub struct Settings {
     pub store: StoreSettings,
     /// Where uploaded files are kept.
     pub files: FilesSettings,
+    /// Prometheus metrics.
+    pub metrics: MetricsSettings,
     /// Authentication and throttling.
     pub auth: im_core::config::AuthConfig,
     /// Sizes, timeouts, queue bounds.
@@ -143,6 +145,25 @@ impl Default for FilesSettings {
     }
 }
 
+/// `[metrics]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MetricsSettings {
+    /// Serve `GET /metrics` at all.
+    pub enabled: bool,
+    /// Serve it on this address only, instead of on the HTTP server.
+    pub listen: Option<SocketAddr>,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        MetricsSettings {
+            enabled: true,
+            listen: None,
+        }
+    }
+}
+
 /// Environment variables starting with this (then `SECTION__KEY`) set keys.
 pub const ENV_PREFIX: &str = "IM__";
 
@@ -204,6 +225,7 @@ pub fn keys() -> Vec<String> {
     }
     // Keys whose default is "absent" do not show up when serialized.
     out.push("http.web_dir".into());
+    out.push("metrics.listen".into());
     out.sort();
     out.dedup();
     out

@@ -55,6 +55,7 @@ impl HubBuilder {
             svc: Core::new(self.config, self.store, self.blobs),
             sessions: Arc::default(),
         };
+        crate::telemetry::describe();
         hub.watch_suspensions();
         hub.follow_changes();
         hub.collect_files_periodically();
@@ -180,10 +181,11 @@ impl Hub {
         let limits = &self.svc.config.limits;
         let (outbox, outbound) = Outbox::channel(limits.outbound_queue, limits.outbound_bytes);
         let id = self.sessions.next_id();
-        let ip = peer.addr.map(|a| a.ip());
-        let admitted =
-            self.sessions
-                .admit(ip, limits.max_connections, limits.max_connections_per_peer);
+        let admitted = self.sessions.admit(
+            &peer,
+            limits.max_connections,
+            limits.max_connections_per_peer,
+        );
         let activity = Arc::new(AtomicI64::new(crate::ids::now_millis()));
         let permits = Arc::new(Semaphore::new(limits.max_in_flight.max(1)));
         let session = SessionActor::launch(Setup {

@@ -130,6 +130,7 @@ pub mod files;
 pub mod hub;
 pub mod protocol;
 pub mod store;
+pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod transport;

@@ -59,7 +59,10 @@ impl ReplyTo {
         let id = self.id.take();
         let frame: Encoded = match r {
             Ok(reply) => ServerFrame::ok(id, reply),
-            Err(e) => ServerFrame::error(id, e),
+            Err(e) => {
+                crate::telemetry::error(e.code);
+                ServerFrame::error(id, e)
+            }
         }
         .encode();
         self.outbox.push(frame);

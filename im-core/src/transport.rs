@@ -396,7 +396,10 @@ impl Outbox {
             Err(TryAcquireError::Closed) => return false,
         }
         match self.tx.try_send(Outgoing::Frame(frame)) {
-            Ok(()) => true,
+            Ok(()) => {
+                crate::telemetry::frame_out();
+                true
+            }
             Err(e) => {
                 self.bytes.add_permits(n as usize);
                 if matches!(e, mpsc::error::TrySendError::Full(_)) {
@@ -416,6 +419,7 @@ impl Outbox {
             Err(_) => return false,
         }
         if self.tx.send(Outgoing::Frame(frame)).await.is_ok() {
+            crate::telemetry::frame_out();
             true
         } else {
             self.bytes.add_permits(n as usize);
@@ -433,6 +437,9 @@ impl Outbox {
     /// Closes now, dropping queued frames.
     pub fn kill(&self, reason: CloseReason) {
         if let Ok(mut r) = self.kill.reason.lock() {
+            if r.is_none() && reason == CloseReason::TooSlow {
+                crate::telemetry::slow_consumer();
+            }
             r.get_or_insert(reason);
         }
         self.kill.killed.store(true, Ordering::Release);

@@ -176,6 +176,7 @@ fn commit(store: &dyn Store, jobs: Vec<Job>) -> Result<(), ProtoError> {
         cursors,
         cursor_slots,
     } = gather(&jobs);
+    let started = std::time::Instant::now();
     let result = store
         .write_batch(&messages, &cursors)
         .map_err(ProtoError::from)
@@ -189,6 +190,14 @@ fn commit(store: &dyn Store, jobs: Vec<Job>) -> Result<(), ProtoError> {
                 ))
             }
         });
+    if let Ok((appended, _)) = &result {
+        let stored = appended
+            .iter()
+            .filter(|a| !a.duplicate && a.refused.is_none())
+            .count();
+        let items = messages.len() + cursors.len();
+        crate::telemetry::batch(items, stored, started.elapsed().as_secs_f64());
+    }
     let mut msg_at = 0;
     let mut cursor_at = 0;
     let mut reported = vec![false; cursors.len()];

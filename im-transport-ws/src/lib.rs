@@ -8,7 +8,9 @@
 //! ## Layout
 //! - [`routes`]: mount `/ws` and `/healthz` in your own actix-web `App`.
 //! - [`serve`]: a ready HTTP server on a bound listener with graceful shutdown.
-//! - [`WebClient`]: the browser client (sources in `web/`, embedded at build
+//! - [`metrics_route`], [`serve_metrics`]: `GET /metrics` from the
+//!   application's exporter, on the same server or a listener of its own.
+//! - [`WsConfig`]'s `web_client`, [`WebClient`]: the browser client (sources in `web/`, embedded at build
 //!   time by `build.rs`), mounted at `/` with a strict
 //!   Content-Security-Policy; leave it out or mount your own.
 //! - `socket`: one WebSocket connection: frames in, frames out, pings.
@@ -51,9 +53,11 @@
 #![warn(missing_docs)]
 
 mod download;
+mod metrics;
 mod socket;
 mod webclient;
 
+pub use metrics::{metrics_route, serve_metrics, RenderMetrics};
 pub use webclient::{WebClient, CONTENT_SECURITY_POLICY};
 
 use std::future::Future;
@@ -63,7 +67,7 @@ use im_core::Hub;
 use serde::Serialize;
 
 /// Settings of the ready-made server.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct WsConfig {
     /// HTTP worker threads (default: the number of CPUs).
     pub workers: usize,
@@ -72,6 +76,19 @@ pub struct WsConfig {
     /// The web client to serve at `/`, after the other routes (default:
     /// the embedded one; `None` serves none).
     pub web_client: Option<WebClient>,
+    /// Serve `GET /metrics` with this renderer (default: none).
+    pub metrics: Option<RenderMetrics>,
+}
+
+impl std::fmt::Debug for WsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsConfig")
+            .field("workers", &self.workers)
+            .field("shutdown_timeout_secs", &self.shutdown_timeout_secs)
+            .field("web_client", &self.web_client)
+            .field("metrics", &self.metrics.is_some())
+            .finish()
+    }
 }
 
 impl Default for WsConfig {
@@ -80,6 +97,7 @@ impl Default for WsConfig {
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             shutdown_timeout_secs: 5,
             web_client: Some(WebClient::embedded()),
+            metrics: None,
         }
     }
 }
@@ -135,8 +153,12 @@ where
 {
     let h = hub.clone();
     let web_client = config.web_client.clone();
+    let render = config.metrics.clone();
     let server = actix_web::HttpServer::new(move || {
-        let app = actix_web::App::new().configure(routes(h.clone()));
+        let mut app = actix_web::App::new().configure(routes(h.clone()));
+        if let Some(r) = render.clone() {
+            app = app.configure(metrics_route(r));
+        }
         match web_client.clone() {
             Some(w) => app.configure(w.routes()),
             None => app,

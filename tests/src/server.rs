@@ -386,6 +386,7 @@ async fn serve(
         workers: 1,
         shutdown_timeout_secs: 1,
         web_client: Some(im_transport_ws::WebClient::embedded()),
+        metrics: None,
     };
     let h = hub.clone();
     let stopper = async move {

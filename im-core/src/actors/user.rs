@@ -202,6 +202,7 @@ impl UserActor {
     }
 
     fn go_offline(&mut self, ctx: &mut Context<Self>) {
+        crate::telemetry::user_online(-1.0);
         let now = now_millis();
         let frame = ServerFrame::offline(self.user.clone(), Some(now)).encode();
         let svc = self.svc.clone();
@@ -310,6 +311,7 @@ impl Handler<Attach> for UserActor {
             },
         );
         if first {
+            crate::telemetry::user_online(1.0);
             self.status = Status::Online;
             self.note = None;
             let f = self.presence_frame().encode();

@@ -36,6 +36,7 @@ fn bad_credentials() -> ProtoError {
 }
 
 fn rate_limited() -> ProtoError {
+    crate::telemetry::login_throttled();
     ProtoError::rate_limited("too many attempts, try again later")
 }
 
@@ -138,8 +139,16 @@ pub(crate) async fn login(
     check_login_fields(&password, &token, &device)?;
     let device = device.unwrap_or_else(|| DEFAULT_DEVICE.to_owned());
     match (password, token) {
-        (Some(pw), None) => password_login(svc, peer, username, pw, device).await,
-        (None, Some(token)) => token_login(svc, peer, username, token).await,
+        (Some(pw), None) => {
+            let ok = password_login(svc, peer, username, pw, device).await?;
+            crate::telemetry::login("password");
+            Ok(ok)
+        }
+        (None, Some(token)) => {
+            let ok = token_login(svc, peer, username, token).await?;
+            crate::telemetry::login("token");
+            Ok(ok)
+        }
         _ => Err(ProtoError::bad_request(
             "give exactly one of password and token",
         )),

@@ -37,6 +37,28 @@ pub enum ErrorCode {
     Internal,
 }
 
+impl ErrorCode {
+    /// The code as on the wire (`not_found`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::InvalidCredentials => "invalid_credentials",
+            ErrorCode::AccountSuspended => "account_suspended",
+            ErrorCode::UsernameTaken => "username_taken",
+            ErrorCode::InvalidUsername => "invalid_username",
+            ErrorCode::WeakPassword => "weak_password",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
 /// A protocol-level failure: a code and a human-readable message.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{code:?}: {message}")]
@@ -81,4 +103,32 @@ ctor! {
     too_large => TooLarge,
     conflict => Conflict,
     internal => Internal,
+}
+
+#[cfg(test)]
+mod code_tests {
+    use super::ErrorCode;
+
+    #[test]
+    fn as_str_is_the_wire_name() {
+        use ErrorCode::*;
+        for c in [
+            BadRequest,
+            Unauthenticated,
+            InvalidCredentials,
+            AccountSuspended,
+            UsernameTaken,
+            InvalidUsername,
+            WeakPassword,
+            NotFound,
+            Forbidden,
+            RateLimited,
+            TooLarge,
+            Conflict,
+            Unavailable,
+            Internal,
+        ] {
+            assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
+        }
+    }
 }

@@ -311,6 +311,51 @@ pub enum ClientFrame {
 }
 
 impl ClientFrame {
+    /// The frame's `type`, as on the wire.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ClientFrame::Ping { .. } => "ping",
+            ClientFrame::Register { .. } => "register",
+            ClientFrame::Login { .. } => "login",
+            ClientFrame::Devices { .. } => "devices",
+            ClientFrame::DeviceRevoke { .. } => "device.revoke",
+            ClientFrame::PasswordChange { .. } => "password.change",
+            ClientFrame::Logout { .. } => "logout",
+            ClientFrame::ContactAdd { .. } => "contact.add",
+            ClientFrame::ContactAccept { .. } => "contact.accept",
+            ClientFrame::ContactDecline { .. } => "contact.decline",
+            ClientFrame::ContactRemove { .. } => "contact.remove",
+            ClientFrame::ContactBlock { .. } => "contact.block",
+            ClientFrame::ContactUnblock { .. } => "contact.unblock",
+            ClientFrame::ContactBlocks { .. } => "contact.blocks",
+            ClientFrame::ContactList { .. } => "contact.list",
+            ClientFrame::PresenceSet { .. } => "presence.set",
+            ClientFrame::MsgSend { .. } => "msg.send",
+            ClientFrame::Typing { .. } => "typing",
+            ClientFrame::MsgAck { .. } => "msg.ack",
+            ClientFrame::History { .. } => "history",
+            ClientFrame::Convs { .. } => "convs",
+            ClientFrame::RoomCreate { .. } => "room.create",
+            ClientFrame::RoomList { .. } => "room.list",
+            ClientFrame::RoomJoin { .. } => "room.join",
+            ClientFrame::RoomLeave { .. } => "room.leave",
+            ClientFrame::RoomInvite { .. } => "room.invite",
+            ClientFrame::RoomInvites { .. } => "room.invites",
+            ClientFrame::RoomMembers { .. } => "room.members",
+            ClientFrame::RoomTopic { .. } => "room.topic",
+            ClientFrame::RoomKick { .. } => "room.kick",
+            ClientFrame::RoomUnban { .. } => "room.unban",
+            ClientFrame::FileBegin { .. } => "file.begin",
+            ClientFrame::FileChunk { .. } => "file.chunk",
+            ClientFrame::FileStatus { .. } => "file.status",
+            ClientFrame::FileEnd { .. } => "file.end",
+            ClientFrame::FileRead { .. } => "file.read",
+            ClientFrame::FileUrl { .. } => "file.url",
+        }
+    }
+}
+
+impl ClientFrame {
     /// Whether the frame is accepted before login.
     pub fn allowed_before_login(&self) -> bool {
         matches!(

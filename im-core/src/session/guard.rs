@@ -57,6 +57,13 @@ impl RateLimit {
 const IDLE_GRACE: Duration = Duration::from_secs(10);
 
 impl SessionActor {
+    /// Sends an `error` that answers no request (the framing broke).
+    pub(super) fn error_now(&self, e: crate::error::ProtoError) {
+        crate::telemetry::error(e.code);
+        let frame = crate::protocol::ServerFrame::error(None, e);
+        self.s.outbox.push(frame.encode());
+    }
+
     /// Closes the connection if it has not logged in within
     /// `limits.login_timeout_secs` (nothing the client sends extends it).
     pub(super) fn login_deadline(&mut self, ctx: &mut Context<Self>) {

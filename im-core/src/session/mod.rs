@@ -207,10 +207,8 @@ impl Actor for SessionActor {
 
     fn stopped(&mut self, _: &mut Context<Self>) {
         self.state_closing();
-        let ip = self.s.peer.addr.map(|a| a.ip());
-        self.s
-            .registry
-            .remove(self.s.id, self.s.admitted.then_some(ip));
+        let admitted = self.s.admitted.then_some(&self.s.peer);
+        self.s.registry.remove(self.s.id, admitted);
     }
 }
 
@@ -218,6 +216,8 @@ impl Handler<Incoming> for SessionActor {
     type Result = ();
 
     fn handle(&mut self, msg: Incoming, ctx: &mut Context<Self>) {
+        let kind = msg.decoded.as_ref().map_or("invalid", |r| r.frame.kind());
+        crate::telemetry::frame_in(kind);
         let outbox = self.s.outbox.clone();
         if !self.rate.take() {
             let id = msg
@@ -260,13 +260,11 @@ impl Handler<TransportEvent> for SessionActor {
         match msg {
             TransportEvent::TooLarge => {
                 let limit = self.s.svc.config.limits.max_frame;
-                let e = ProtoError::too_large(format!("frame over {limit} bytes"));
-                self.s.outbox.push(ServerFrame::error(None, e).encode());
+                self.error_now(ProtoError::too_large(format!("frame over {limit} bytes")));
                 self.close_now(CloseReason::TooLarge);
             }
             TransportEvent::NotText => {
-                let e = ProtoError::bad_request("only text frames are accepted");
-                self.s.outbox.push(ServerFrame::error(None, e).encode());
+                self.error_now(ProtoError::bad_request("only text frames are accepted"));
                 self.bad_streak += 1;
                 if self.bad_streak >= MAX_BAD_STREAK {
                     self.close_now(CloseReason::Protocol);

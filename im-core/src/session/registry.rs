@@ -10,6 +10,7 @@ use actix::Addr;
 
 use super::{SessionActor, Shutdown};
 use crate::ids::SessionId;
+use crate::transport::PeerInfo;
 
 /// Live sessions by id, and whether the hub is shutting down.
 #[derive(Default)]
@@ -46,7 +47,8 @@ impl Sessions {
 
     /// Counts a new connection from `peer` against the caps; `false` (and
     /// nothing counted) when it is over one.
-    pub(crate) fn admit(&self, peer: Option<IpAddr>, max: usize, max_per_peer: usize) -> bool {
+    pub(crate) fn admit(&self, info: &PeerInfo, max: usize, max_per_peer: usize) -> bool {
+        let peer = info.addr.map(|a| a.ip());
         let Ok(mut a) = self.admitted.lock() else {
             return false;
         };
@@ -58,16 +60,22 @@ impl Sessions {
         if let Some(ip) = peer {
             *a.per_peer.entry(ip).or_default() += 1;
         }
+        crate::telemetry::session(info.transport, 1.0);
         true
     }
 
     /// Forgets an ended session; `admitted` is `Some(peer)` when it was
     /// counted against the caps.
-    pub(crate) fn remove(&self, id: SessionId, admitted: Option<Option<IpAddr>>) {
+    pub(crate) fn remove(&self, id: SessionId, admitted: Option<&PeerInfo>) {
         if let Ok(mut s) = self.live.lock() {
             s.remove(&id);
         }
-        let (Some(peer), Ok(mut a)) = (admitted, self.admitted.lock()) else {
+        let Some(info) = admitted else {
+            return;
+        };
+        crate::telemetry::session(info.transport, -1.0);
+        let peer = info.addr.map(|a| a.ip());
+        let Ok(mut a) = self.admitted.lock() else {
             return;
         };
         a.total = a.total.saturating_sub(1);

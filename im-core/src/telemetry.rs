@@ -1,0 +1,104 @@
+//! Metrics, through the [`metrics`] facade: without a recorder installed
+//! (a binary's job: the example server installs a Prometheus exporter)
+//! every call here is a no-op. The names are a contract operators'
+//! dashboards rely on:
+//!
+//! | name | kind | labels |
+//! |---|---|---|
+//! | `im_sessions` | gauge | `transport` |
+//! | `im_users_online` | gauge | |
+//! | `im_frames_in_total` | counter | `type` (the request's `type`; `invalid` when it could not be decoded) |
+//! | `im_frames_out_total` | counter | |
+//! | `im_errors_total` | counter | `code` |
+//! | `im_messages_stored_total` | counter | |
+//! | `im_store_batch_size` | histogram | (messages and cursor updates per commit) |
+//! | `im_store_batch_seconds` | histogram | |
+//! | `im_slow_consumer_disconnects_total` | counter | |
+//! | `im_login_throttled_total` | counter | |
+//! | `im_logins_total` | counter | `method` (`password` or `token`) |
+
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+
+use crate::error::ErrorCode;
+
+/// Describes every metric and shows the unlabelled ones at zero, so a
+/// dashboard sees them before the first event. Called when a hub starts
+/// (after the binary installed its recorder).
+pub fn describe() {
+    describe_gauge!("im_sessions", "Live sessions, by transport.");
+    describe_gauge!("im_users_online", "Users with at least one live session.");
+    describe_counter!("im_frames_in_total", "Client frames received, by type.");
+    describe_counter!("im_frames_out_total", "Frames queued towards clients.");
+    describe_counter!("im_errors_total", "Error frames sent, by code.");
+    describe_counter!("im_messages_stored_total", "Messages durably stored.");
+    describe_histogram!(
+        "im_store_batch_size",
+        "Messages and cursor updates per store commit."
+    );
+    describe_histogram!("im_store_batch_seconds", "Duration of one store commit.");
+    describe_counter!(
+        "im_slow_consumer_disconnects_total",
+        "Connections cut off for not reading their frames."
+    );
+    describe_counter!(
+        "im_login_throttled_total",
+        "Logins and registrations refused by a throttle."
+    );
+    describe_counter!("im_logins_total", "Successful logins, by method.");
+    for name in [
+        "im_frames_out_total",
+        "im_messages_stored_total",
+        "im_slow_consumer_disconnects_total",
+        "im_login_throttled_total",
+    ] {
+        counter!(name).increment(0);
+    }
+    gauge!("im_users_online").increment(0.0);
+}
+
+/// A session started (`+1`) or ended (`-1`) on `transport`.
+pub(crate) fn session(transport: &'static str, delta: f64) {
+    gauge!("im_sessions", "transport" => transport).increment(delta);
+}
+
+/// A user came online (`+1`) or went offline (`-1`).
+pub(crate) fn user_online(delta: f64) {
+    gauge!("im_users_online").increment(delta);
+}
+
+/// A request of `kind` arrived.
+pub(crate) fn frame_in(kind: &'static str) {
+    counter!("im_frames_in_total", "type" => kind).increment(1);
+}
+
+/// A frame was queued towards a client.
+pub(crate) fn frame_out() {
+    counter!("im_frames_out_total").increment(1);
+}
+
+/// An `error` frame with `code` was sent.
+pub(crate) fn error(code: ErrorCode) {
+    counter!("im_errors_total", "code" => code.as_str()).increment(1);
+}
+
+/// One commit of the group-commit writer.
+pub(crate) fn batch(items: usize, stored: usize, seconds: f64) {
+    histogram!("im_store_batch_size").record(items as f64);
+    histogram!("im_store_batch_seconds").record(seconds);
+    counter!("im_messages_stored_total").increment(stored as u64);
+}
+
+/// A connection was cut off for not reading fast enough.
+pub(crate) fn slow_consumer() {
+    counter!("im_slow_consumer_disconnects_total").increment(1);
+}
+
+/// A login or registration was refused by a throttle.
+pub(crate) fn login_throttled() {
+    counter!("im_login_throttled_total").increment(1);
+}
+
+/// A successful login by `method` (`password` or `token`).
+pub(crate) fn login(method: &'static str) {
+    counter!("im_logins_total", "method" => method).increment(1);
+}
