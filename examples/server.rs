@@ -144,6 +144,8 @@ fn check_config(s: &Settings) -> anyhow::Result<()> {
             dir.display()
         );
     }
+    s.tcp.certs()?;
+    s.http.certs()?;
     println!(
         "configuration OK: tcp {}, http {}, store {}, files in {}",
         s.tcp.listen, s.http.listen, s.store.url, s.files.dir
@@ -181,10 +183,22 @@ fn run() -> anyhow::Result<()> {
     if !matches!(cmd, Command::Serve) {
         return admin(cmd, store, &s);
     }
-    actix_rt::System::new().block_on(serve(s, store))
+    // Certificates are read here too, before the runtime exists.
+    let certs = (s.tcp.certs()?, s.http.certs()?);
+    actix_rt::System::new().block_on(serve(s, store, certs))
 }
 
-async fn serve(s: Settings, store: std::sync::Arc<dyn im_core::Store>) -> anyhow::Result<()> {
+/// The TCP and HTTP listeners' certificates, when TLS is configured.
+type Certs = (
+    Option<std::sync::Arc<im_examples::tls::Certs>>,
+    Option<std::sync::Arc<im_examples::tls::Certs>>,
+);
+
+async fn serve(
+    s: Settings,
+    store: std::sync::Arc<dyn im_core::Store>,
+    (tcp_certs, http_certs): Certs,
+) -> anyhow::Result<()> {
     let config = s.core();
     // Before the hub starts, so that it registers its metrics with it.
     let render = match s.metrics.enabled {
@@ -218,13 +232,21 @@ async fn serve(s: Settings, store: std::sync::Arc<dyn im_core::Store>) -> anyhow
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let tcp_task = im_transport_tcp::serve(tcp, hub.clone(), stopped(stop_rx.clone()));
+    let tcp_config = im_transport_tcp::TcpConfig {
+        tls: tcp_certs.as_ref().map(|c| c.server_config()),
+        ..Default::default()
+    };
+    let tcp_task =
+        im_transport_tcp::serve_with(tcp, hub.clone(), tcp_config, stopped(stop_rx.clone()));
+    let certs: Vec<_> = tcp_certs.iter().chain(http_certs.iter()).cloned().collect();
+    let reload = im_examples::tls::reloader(certs, Duration::from_secs(5));
     let ws_task = im_transport_ws::serve(
         http,
         hub.clone(),
         im_transport_ws::WsConfig {
             web_client: s.http.web_client(),
             metrics: render.clone().filter(|_| metrics_listener.is_none()),
+            tls: http_certs.as_ref().map(|c| c.server_config()),
             ..Default::default()
         },
         stopped(stop_rx.clone()),
@@ -237,7 +259,10 @@ async fn serve(s: Settings, store: std::sync::Arc<dyn im_core::Store>) -> anyhow
     };
     let h = hub.clone();
     let signal = async move {
-        shutdown_signal().await;
+        tokio::select! {
+            () = shutdown_signal() => {}
+            () = reload => {}
+        }
         let _ = stop_tx.send(true);
         h.shutdown(Duration::from_secs(3)).await;
     };

@@ -52,13 +52,39 @@ impl Settings {
 pub struct TcpSettings {
     /// Address to listen on.
     pub listen: SocketAddr,
+    /// PEM certificate chain: with `tls_key`, the port speaks only TLS.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for TcpSettings {
     fn default() -> Self {
         TcpSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 7878)),
+            tls_cert: None,
+            tls_key: None,
         }
+    }
+}
+
+/// The certificate of a listener, when both files are given.
+fn certs(
+    section: &str,
+    cert: &Option<PathBuf>,
+    key: &Option<PathBuf>,
+) -> anyhow::Result<Option<std::sync::Arc<crate::tls::Certs>>> {
+    match (cert, key) {
+        (None, None) => Ok(None),
+        (Some(c), Some(k)) => Ok(Some(crate::tls::Certs::open(c, k)?)),
+        _ => bail!("{section}.tls_cert and {section}.tls_key go together"),
+    }
+}
+
+impl TcpSettings {
+    /// The TCP listener's certificate, if TLS is configured.
+    pub fn certs(&self) -> anyhow::Result<Option<std::sync::Arc<crate::tls::Certs>>> {
+        certs("tcp", &self.tls_cert, &self.tls_key)
     }
 }
 
@@ -73,6 +99,10 @@ pub struct HttpSettings {
     /// Serve the web client's files from this directory instead of the
     /// copy built into the binary (for working on the client).
     pub web_dir: Option<PathBuf>,
+    /// PEM certificate chain: with `tls_key`, HTTPS and WSS only.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for HttpSettings {
@@ -81,11 +111,18 @@ impl Default for HttpSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             web_client: true,
             web_dir: None,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
 
 impl HttpSettings {
+    /// The HTTP listener's certificate, if TLS is configured.
+    pub fn certs(&self) -> anyhow::Result<Option<std::sync::Arc<crate::tls::Certs>>> {
+        certs("http", &self.tls_cert, &self.tls_key)
+    }
+
     /// The web client to mount, if any.
     pub fn web_client(&self) -> Option<im_transport_ws::WebClient> {
         match (&self.web_dir, self.web_client) {
@@ -225,6 +262,10 @@ pub fn keys() -> Vec<String> {
     }
     // Keys whose default is "absent" do not show up when serialized.
     out.push("http.web_dir".into());
+    for section in ["tcp", "http"] {
+        out.push(format!("{section}.tls_cert"));
+        out.push(format!("{section}.tls_key"));
+    }
     out.push("metrics.listen".into());
     out.sort();
     out.dedup();

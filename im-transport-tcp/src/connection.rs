@@ -1,13 +1,12 @@
-//! One TCP connection: line framing in, coalesced writes out.
+//! One TCP (or TLS-over-TCP) connection: line framing in, coalesced writes
+//! out.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use im_core::transport::{Connection, Inbound, OutboundRx, Outgoing, PeerInfo};
 use im_core::Hub;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::watch;
 
 /// Bytes gathered from the queue before one write.
@@ -15,13 +14,11 @@ const COALESCE: usize = 64 * 1024;
 /// After the client stops sending, how long its pending replies may take.
 const DRAIN: Duration = Duration::from_secs(10);
 
-pub(crate) async fn run(
-    stream: TcpStream,
-    peer: SocketAddr,
-    hub: Hub,
-    mut stop: watch::Receiver<bool>,
-) {
-    let (rd, wr) = stream.into_split();
+pub(crate) async fn run<S>(stream: S, peer: SocketAddr, hub: Hub, mut stop: watch::Receiver<bool>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (rd, wr) = tokio::io::split(stream);
     let Connection { inbound, outbound } = hub.connect(PeerInfo {
         addr: Some(peer),
         transport: "tcp",
@@ -46,7 +43,7 @@ pub(crate) async fn run(
 }
 
 /// Reads lines until EOF, an error, an oversized line or the session ends.
-async fn read_loop(rd: OwnedReadHalf, inbound: &Inbound) {
+async fn read_loop(rd: impl AsyncRead + Unpin, inbound: &Inbound) {
     let max = inbound.max_frame();
     let mut rd = BufReader::with_capacity(16 * 1024, rd);
     let mut line: Vec<u8> = Vec::new();
@@ -91,7 +88,7 @@ async fn read_loop(rd: OwnedReadHalf, inbound: &Inbound) {
 }
 
 /// Writes queued frames, many per `write` call, until told to close.
-async fn write_loop(mut wr: OwnedWriteHalf, mut outbound: OutboundRx) {
+async fn write_loop(mut wr: impl AsyncWrite + Unpin, mut outbound: OutboundRx) {
     let mut buf: Vec<u8> = Vec::with_capacity(COALESCE);
     loop {
         let mut close = false;

@@ -5,8 +5,13 @@
 //! `limits.max_frame` bytes per line. A longer line gets `too_large` and the
 //! connection is closed.
 //!
+//! With [`TcpConfig::tls`] set, every connection is TLS first (rustls):
+//! a client that speaks plain text to it gets no protocol, only a failed
+//! handshake. The certificate comes from the `rustls::ServerConfig`, so a
+//! certificate resolver there can swap certificates without a restart.
+//!
 //! ## Layout
-//! - [`serve`]: accept loop with graceful shutdown.
+//! - [`serve`], [`serve_with`]: accept loop with graceful shutdown.
 //! - `connection`: one connection: a line reader feeding the session and a
 //!   writer that coalesces queued frames into few `write` calls.
 //!
@@ -24,23 +29,56 @@
 mod connection;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use im_core::Hub;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 /// How long shutdown waits for connections to finish writing.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// Serves `listener` until `shutdown` resolves, then stops accepting, lets
-/// every connection finish its pending replies and queued frames (up to a
-/// few seconds), and returns.
+/// How the listener serves connections.
+#[derive(Clone, Debug)]
+pub struct TcpConfig {
+    /// TLS for every connection (default: none, plain text).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// A TLS handshake not finished by then is dropped (default 10 s).
+    pub handshake_timeout: Duration,
+}
+
+impl Default for TcpConfig {
+    fn default() -> Self {
+        TcpConfig {
+            tls: None,
+            handshake_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Serves `listener` in plain text until `shutdown` resolves, then stops
+/// accepting, lets every connection finish its pending replies and queued
+/// frames (up to a few seconds), and returns.
 pub async fn serve<F>(listener: TcpListener, hub: Hub, shutdown: F) -> std::io::Result<()>
 where
     F: Future<Output = ()>,
 {
+    serve_with(listener, hub, TcpConfig::default(), shutdown).await
+}
+
+/// [`serve`], with TLS when `config` has it.
+pub async fn serve_with<F>(
+    listener: TcpListener,
+    hub: Hub,
+    config: TcpConfig,
+    shutdown: F,
+) -> std::io::Result<()>
+where
+    F: Future<Output = ()>,
+{
+    let tls = config.tls.map(tokio_rustls::TlsAcceptor::from);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut conns = JoinSet::new();
     tokio::pin!(shutdown);
@@ -50,7 +88,13 @@ where
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    conns.spawn_local(connection::run(stream, peer, hub.clone(), stop_rx.clone()));
+                    let (hub, stop) = (hub.clone(), stop_rx.clone());
+                    match &tls {
+                        None => conns.spawn_local(connection::run(stream, peer, hub, stop)),
+                        Some(acceptor) => conns.spawn_local(
+                            handshake(acceptor.clone(), config.handshake_timeout, stream, peer, hub, stop),
+                        ),
+                    };
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off, keep serving.
@@ -69,4 +113,21 @@ where
     .await;
     conns.abort_all();
     Ok(())
+}
+
+/// Completes the TLS handshake (within `timeout`), then serves the
+/// connection; a client that fails it is dropped without a word.
+async fn handshake(
+    acceptor: tokio_rustls::TlsAcceptor,
+    timeout: Duration,
+    stream: TcpStream,
+    peer: std::net::SocketAddr,
+    hub: Hub,
+    stop: watch::Receiver<bool>,
+) {
+    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => connection::run(tls, peer, hub, stop).await,
+        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+    }
 }

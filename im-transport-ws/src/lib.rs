@@ -78,6 +78,9 @@ pub struct WsConfig {
     pub web_client: Option<WebClient>,
     /// Serve `GET /metrics` with this renderer (default: none).
     pub metrics: Option<RenderMetrics>,
+    /// HTTPS (and so WSS) on the listener (default: none, plain HTTP). A
+    /// certificate resolver in it can swap certificates without a restart.
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
 
 impl std::fmt::Debug for WsConfig {
@@ -87,6 +90,7 @@ impl std::fmt::Debug for WsConfig {
             .field("shutdown_timeout_secs", &self.shutdown_timeout_secs)
             .field("web_client", &self.web_client)
             .field("metrics", &self.metrics.is_some())
+            .field("tls", &self.tls.is_some())
             .finish()
     }
 }
@@ -98,6 +102,7 @@ impl Default for WsConfig {
             shutdown_timeout_secs: 5,
             web_client: Some(WebClient::embedded()),
             metrics: None,
+            tls: None,
         }
     }
 }
@@ -166,8 +171,11 @@ where
     })
     .workers(config.workers.max(1))
     .disable_signals()
-    .shutdown_timeout(config.shutdown_timeout_secs)
-    .listen(listener)?
+    .shutdown_timeout(config.shutdown_timeout_secs);
+    let server = match config.tls {
+        Some(tls) => server.listen_rustls_0_23(listener, (*tls).clone())?,
+        None => server.listen(listener)?,
+    }
     .run();
     let handle = server.handle();
     let running = actix_rt::spawn(server);

@@ -128,6 +128,11 @@ impl ServerProcess {
         ServerProcess { child, addr, http }
     }
 
+    /// The process id (to send it signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `kill -9`.
     pub fn kill(mut self) {
         let _ = self.child.kill();

@@ -387,6 +387,7 @@ async fn serve(
         shutdown_timeout_secs: 1,
         web_client: Some(im_transport_ws::WebClient::embedded()),
         metrics: None,
+        tls: None,
     };
     let h = hub.clone();
     let stopper = async move {
