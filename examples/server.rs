@@ -163,16 +163,28 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// Logs to stderr, as `[log]` says; `RUST_LOG` overrides `log.level`.
+fn init_logs(log: &settings::LogSettings) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| log.level.as_str().into());
+    let fmt = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match log.format {
+        settings::LogFormat::Text => fmt.init(),
+        settings::LogFormat::Json => fmt
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
+}
+
 fn run() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (file, cmd) = parse_args(&args)?;
     let s = settings::load(file.as_deref().map(std::path::Path::new), std::env::vars())?;
+    init_logs(&s.log);
     if matches!(cmd, Command::CheckConfig) {
         return check_config(&s);
     }
@@ -247,6 +259,7 @@ async fn serve(
             web_client: s.http.web_client(),
             metrics: render.clone().filter(|_| metrics_listener.is_none()),
             tls: http_certs.as_ref().map(|c| c.server_config()),
+            shutdown_timeout_secs: 1,
             ..Default::default()
         },
         stopped(stop_rx.clone()),
@@ -258,13 +271,17 @@ async fn serve(
         }
     };
     let h = hub.clone();
+    let grace = Duration::from_secs(s.limits.shutdown_grace_secs);
     let signal = async move {
         tokio::select! {
             () = shutdown_signal() => {}
             () = reload => {}
         }
+        // Sessions first: requests already read are answered and every
+        // client is told `closing` `shutdown`; new connections are told
+        // the same. Then the listeners stop, with little left to wait for.
+        h.shutdown(grace.mul_f64(0.8)).await;
         let _ = stop_tx.send(true);
-        h.shutdown(Duration::from_secs(3)).await;
     };
     let (tcp_res, ws_res, metrics_res, ()) = tokio::join!(tcp_task, ws_task, metrics_task, signal);
     tcp_res?;

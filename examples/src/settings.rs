@@ -24,6 +24,8 @@ pub struct Settings {
     pub files: FilesSettings,
     /// Prometheus metrics.
     pub metrics: MetricsSettings,
+    /// Logging.
+    pub log: LogSettings,
     /// Authentication and throttling.
     pub auth: im_core::config::AuthConfig,
     /// Sizes, timeouts, queue bounds.
@@ -178,6 +180,35 @@ impl Default for FilesSettings {
     fn default() -> Self {
         FilesSettings {
             dir: "im-files".into(),
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogSettings {
+    /// `text` (for people) or `json` (one object per line, for collectors).
+    pub format: LogFormat,
+    /// Filter when `RUST_LOG` is not set (`info`, `debug`, `im_core=debug`...).
+    pub level: String,
+}
+
+/// How log lines look.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, with the session's fields.
+    Json,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            format: LogFormat::Text,
+            level: "info".into(),
         }
     }
 }

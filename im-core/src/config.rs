@@ -124,6 +124,9 @@ pub struct Limits {
     /// Unfinished uploads, and finished files never sent, are removed after
     /// this many seconds (default 3600).
     pub upload_ttl_secs: u64,
+    /// At shutdown, how long requests in progress may take to be answered
+    /// and clients to be told, before the process exits anyway (default 10).
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for Limits {
@@ -153,6 +156,7 @@ impl Default for Limits {
             sync_buffer: 4096,
             conv_idle_secs: 60,
             upload_ttl_secs: 3600,
+            shutdown_grace_secs: 10,
         }
     }
 }

@@ -5,7 +5,7 @@
 //! (suspend, shutdown, counts) and HTTP file downloads. It holds no per-user
 //! or per-conversation state; that lives in the actors.
 
-use std::sync::atomic::AtomicI64;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -188,7 +188,15 @@ impl Hub {
         );
         let activity = Arc::new(AtomicI64::new(crate::ids::now_millis()));
         let permits = Arc::new(Semaphore::new(limits.max_in_flight.max(1)));
+        let span = tracing::info_span!(
+            "session",
+            id = %id,
+            transport = peer.transport,
+            peer = %peer.addr.map_or_else(|| "-".to_owned(), |a| a.to_string()),
+            user = tracing::field::Empty,
+        );
         let session = SessionActor::launch(Setup {
+            span,
             svc: self.svc.clone(),
             registry: self.sessions.clone(),
             id,
@@ -249,13 +257,17 @@ impl Hub {
         }
     }
 
-    /// Closes every session cleanly (queued frames are written first) and
-    /// refuses new ones. Returns once every session has ended or `grace`
-    /// has passed.
+    /// Closes every session cleanly and refuses new ones: requests already
+    /// read are answered (a message waiting for its commit gets its `ok`),
+    /// then each client gets `closing` `shutdown` after its queued frames.
+    /// Returns once every session has ended and every user that was online
+    /// has its `last_seen` stored, or `grace` has passed.
     pub async fn shutdown(&self, grace: Duration) {
         self.sessions.shut_down();
         let deadline = tokio::time::Instant::now() + grace;
-        while self.sessions.count() > 0 && tokio::time::Instant::now() < deadline {
+        let busy =
+            || self.sessions.count() > 0 || self.svc.online_users.load(Ordering::Acquire) > 0;
+        while busy() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

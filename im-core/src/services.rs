@@ -68,6 +68,9 @@ pub(crate) struct Services {
     pub link_secret: OnceLock<Arc<Vec<u8>>>,
     /// This process's id in the change log (random, 63 bits).
     pub origin: u64,
+    /// Users online, or going offline with their `last_seen` not yet
+    /// stored: shutdown waits for it to reach zero.
+    pub online_users: std::sync::atomic::AtomicUsize,
 }
 
 impl Services {
@@ -84,6 +87,7 @@ impl Services {
             pair_locks: PairLocks::default(),
             link_secret: OnceLock::new(),
             origin: rand::random::<u64>() >> 1,
+            online_users: Default::default(),
             config,
         }
     }

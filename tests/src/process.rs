@@ -64,6 +64,8 @@ pub struct ServerProcess {
     pub addr: SocketAddr,
     /// Its HTTP/WebSocket address.
     pub http: SocketAddr,
+    /// Every line it wrote to stderr so far (its logs).
+    logs: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 fn strip_ansi(s: &str) -> String {
@@ -83,9 +85,17 @@ fn strip_ansi(s: &str) -> String {
     out
 }
 
+/// `key=ADDR` in a text log line, or `"key":"ADDR"` in a JSON one.
 fn field(line: &str, key: &str) -> Option<SocketAddr> {
-    let at = line.find(&format!("{key}="))? + key.len() + 1;
-    line[at..].split_whitespace().next()?.parse().ok()
+    if let Some(at) = line.find(&format!("{key}=")) {
+        return line[at + key.len() + 1..]
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok();
+    }
+    let at = line.find(&format!("\"{key}\":\""))? + key.len() + 4;
+    line[at..].split('"').next()?.parse().ok()
 }
 
 impl ServerProcess {
@@ -108,11 +118,16 @@ impl ServerProcess {
         let mut child = cmd.spawn().expect("spawn server");
         let stderr = child.stderr.take().expect("stderr");
         let (tx, rx) = std::sync::mpsc::channel();
+        let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = logs.clone();
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 let line = strip_ansi(&line);
+                if let Ok(mut k) = kept.lock() {
+                    k.push(line.clone());
+                }
                 if !sent {
                     if let (Some(t), Some(h)) = (field(&line, "tcp"), field(&line, "http")) {
                         let _ = tx.send((t, h));
@@ -125,12 +140,46 @@ impl ServerProcess {
         let (addr, http) = rx
             .recv_timeout(Duration::from_secs(60))
             .expect("server did not report its addresses");
-        ServerProcess { child, addr, http }
+        ServerProcess {
+            child,
+            addr,
+            http,
+            logs,
+        }
+    }
+
+    /// The lines it logged so far.
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
     /// The process id (to send it signals).
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Sends signal `name` (`TERM`, `HUP`, ...) with `kill -s`.
+    pub fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .args(["-s", name, &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(ok.success(), "kill -s {name} failed");
+    }
+
+    /// Waits up to `within` for the process to exit; its status, or `None`
+    /// if it is still running.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// `kill -9`.

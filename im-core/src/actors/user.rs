@@ -8,6 +8,7 @@
 //! here (bounded) and released after `synced`.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -211,6 +212,7 @@ impl UserActor {
             if let Err(e) = svc.db(move |s| s.set_last_seen(&user, now)).await {
                 tracing::warn!(error = %e, "could not record last_seen");
             }
+            svc.online_users.fetch_sub(1, Ordering::AcqRel);
         };
         // `last_seen` is stored before anyone hears we are offline, so a
         // roster read after the `presence` shows it (nothing is handled
@@ -312,6 +314,7 @@ impl Handler<Attach> for UserActor {
         );
         if first {
             crate::telemetry::user_online(1.0);
+            self.svc.online_users.fetch_add(1, Ordering::AcqRel);
             self.status = Status::Online;
             self.note = None;
             let f = self.presence_frame().encode();

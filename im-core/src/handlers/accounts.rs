@@ -139,20 +139,38 @@ pub(crate) async fn login(
     check_login_fields(&password, &token, &device)?;
     let device = device.unwrap_or_else(|| DEFAULT_DEVICE.to_owned());
     match (password, token) {
-        (Some(pw), None) => {
-            let ok = password_login(svc, peer, username, pw, device).await?;
-            crate::telemetry::login("password");
-            Ok(ok)
-        }
-        (None, Some(token)) => {
-            let ok = token_login(svc, peer, username, token).await?;
-            crate::telemetry::login("token");
-            Ok(ok)
-        }
+        (Some(pw), None) => logged(
+            "password",
+            username,
+            password_login(svc, peer, username, pw, device).await,
+        ),
+        (None, Some(token)) => logged(
+            "token",
+            username,
+            token_login(svc, peer, username, token).await,
+        ),
         _ => Err(ProtoError::bad_request(
             "give exactly one of password and token",
         )),
     }
+}
+
+/// Counts and logs a login's outcome: the name tried (cut to 64
+/// characters), the method and the device, never a password or a token.
+fn logged(
+    method: &'static str,
+    username: &str,
+    r: Result<LoginOk, ProtoError>,
+) -> Result<LoginOk, ProtoError> {
+    let name: String = username.chars().take(64).collect();
+    match &r {
+        Ok(ok) => {
+            crate::telemetry::login(method);
+            tracing::info!(user = %ok.user, method, device = %ok.device, "logged in");
+        }
+        Err(e) => tracing::info!(user = %name, method, code = e.code.as_str(), "login refused"),
+    }
+    r
 }
 
 /// A password login: throttled per peer and per name, verified with

@@ -57,6 +57,24 @@ impl RateLimit {
 const IDLE_GRACE: Duration = Duration::from_secs(10);
 
 impl SessionActor {
+    /// Closes after what is queued, without waiting for requests in
+    /// progress: for a connection whose framing broke (too large, garbage).
+    pub(super) fn close_now(&mut self, reason: CloseReason) {
+        self.log_close(reason);
+        self.state_closing();
+        self.s.outbox.close(reason);
+    }
+
+    /// Whether the session has not logged in (yet).
+    pub(super) fn logged_out(&self) -> bool {
+        matches!(self.state, super::State::New)
+    }
+
+    /// Logs why the server closes this connection.
+    pub(super) fn log_close(&self, reason: CloseReason) {
+        tracing::info!(parent: &self.s.span, reason = reason.text(), "closing the connection");
+    }
+
     /// Sends an `error` that answers no request (the framing broke).
     pub(super) fn error_now(&self, e: crate::error::ProtoError) {
         crate::telemetry::error(e.code);

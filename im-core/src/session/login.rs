@@ -23,6 +23,7 @@ impl SessionActor {
     /// `synced`, all before any other frame is read.
     pub(super) fn attach(&mut self, ok: LoginOk, reply: ReplyTo, ctx: &mut Context<Self>) {
         let token_hash: std::sync::Arc<str> = crate::auth::token_hash(&ok.token).into();
+        self.s.span.record("user", ok.user.as_str());
         let Some(lease) = self.s.svc.user_actor(&ok.user) else {
             return reply.err(ProtoError::internal("user directory unavailable"));
         };

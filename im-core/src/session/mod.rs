@@ -30,6 +30,7 @@ use crate::reply::ReplyTo;
 use crate::transport::{CloseReason, Incoming, Outbox, PeerInfo, TransportEvent};
 use guard::RateLimit;
 use registry::Sessions;
+use tracing::Instrument as _;
 
 /// How long a closing session waits for replies still in progress.
 const CLOSE_DRAIN: Duration = Duration::from_secs(5);
@@ -56,6 +57,9 @@ pub(crate) struct Setup {
     /// Within the connection caps; else the session says `server_full`
     /// and closes.
     pub admitted: bool,
+    /// `session` (id, transport, peer, and the user once logged in): the
+    /// parent of everything logged for this connection.
+    pub span: tracing::Span,
 }
 
 enum State {
@@ -97,6 +101,7 @@ impl SessionActor {
     /// queued (at most a few seconds), so a reply pipelined before a
     /// `logout` is not lost.
     fn close(&mut self, reason: CloseReason, ctx: &mut Context<Self>) {
+        self.log_close(reason);
         self.detach();
         let permits = self.s.permits.clone();
         let outbox = self.s.outbox.clone();
@@ -108,18 +113,6 @@ impl SessionActor {
             outbox.close(reason);
         };
         ctx.spawn(drain.into_actor(self));
-    }
-
-    /// Closes after what is queued, without waiting for requests in
-    /// progress: for a connection whose framing broke (too large, garbage).
-    fn close_now(&mut self, reason: CloseReason) {
-        self.state_closing();
-        self.s.outbox.close(reason);
-    }
-
-    /// Whether the session has not logged in (yet).
-    fn logged_out(&self) -> bool {
-        matches!(self.state, State::New)
     }
 
     /// Leaves the user actor; further requests get `unauthenticated`.
@@ -141,7 +134,8 @@ impl SessionActor {
         match frame {
             ClientFrame::Ping {} => reply.frame(|id| ServerFrame::Pong { id }),
             ClientFrame::Register { username, password } => {
-                let f = async move { accounts::register(&svc, &peer, &username, &password).await };
+                let f = async move { accounts::register(&svc, &peer, &username, &password).await }
+                    .instrument(self.s.span.clone());
                 ctx.wait(f.into_actor(self).map(|r, _, _| reply.send(r)));
             }
             ClientFrame::Login {
@@ -152,7 +146,8 @@ impl SessionActor {
             } => {
                 let f = async move {
                     accounts::login(&svc, &peer, &username, password, token, device).await
-                };
+                }
+                .instrument(self.s.span.clone());
                 ctx.wait(f.into_actor(self).then(move |r, act, ctx| {
                     match r {
                         Ok(ok) => act.attach(ok, reply, ctx),
@@ -175,6 +170,7 @@ impl SessionActor {
     ) {
         let route = handlers::route(me, frame, reply);
         let Some(work) = route.work else { return };
+        let work = work.instrument(self.s.span.clone());
         let work = work.into_actor(self).map(|after, act, ctx| {
             if after == After::Close {
                 act.close(CloseReason::Normal, ctx);
