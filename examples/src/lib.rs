@@ -9,12 +9,15 @@
 //!   public boundary.
 //! - `bench.rs`: the end-to-end store benchmark (see BENCHMARKS.md).
 //! - `src/lib.rs` (this file): what they share: opening a store by URL.
+//! - `loadgen.rs`, `src/loadgen/`: the load generator (BENCHMARKS.md).
 //! - `src/metrics.rs`: the Prometheus exporter behind `GET /metrics`.
 //! - `src/tls.rs`: certificates from PEM files, reloaded on SIGHUP or
 //!   when the files change.
 //! - `src/settings.rs`: the example server's configuration
 //!   (`server.toml` lists every key).
 
+pub mod client;
+pub mod loadgen;
 pub mod metrics;
 pub mod settings;
 pub mod tls;

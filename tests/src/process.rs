@@ -13,8 +13,21 @@ use std::time::Duration;
 /// test binary was built with: a binary left over from an older build
 /// would test old code.
 pub fn server_binary() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(build_server).clone()
+    example_binary("server")
+}
+
+/// Path of example `name` (`server`, `loadgen`, ...), built from the
+/// current sources once per test process, like [`server_binary`].
+pub fn example_binary(name: &str) -> PathBuf {
+    static BINS: OnceLock<std::sync::Mutex<std::collections::HashMap<String, PathBuf>>> =
+        OnceLock::new();
+    let bins = BINS.get_or_init(Default::default);
+    let mut bins = bins
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    bins.entry(name.to_owned())
+        .or_insert_with(|| build_example(name))
+        .clone()
 }
 
 /// The cargo profile of the running test binary, from its path
@@ -34,11 +47,11 @@ fn profile_args() -> Vec<String> {
     }
 }
 
-/// `cargo build -p im-examples --example server`; returns the executable
+/// `cargo build -p im-examples --example NAME`; returns the executable
 /// cargo reports.
-fn build_server() -> PathBuf {
+fn build_example(name: &str) -> PathBuf {
     let out = Command::new(env!("CARGO"))
-        .args(["build", "-p", "im-examples", "--example", "server"])
+        .args(["build", "-p", "im-examples", "--example", name])
         .args([
             "--manifest-path",
             concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml"),
@@ -48,13 +61,13 @@ fn build_server() -> PathBuf {
         .stderr(Stdio::inherit())
         .output()
         .expect("run cargo build");
-    assert!(out.status.success(), "building the example server failed");
+    assert!(out.status.success(), "building the example {name} failed");
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "server")
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == name)
         .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .expect("cargo reported no executable for the example server")
+        .unwrap_or_else(|| panic!("cargo reported no executable for the example {name}"))
 }
 
 /// A running example server process. Killed (SIGKILL) on drop.
