@@ -188,6 +188,9 @@ pub struct PoolConfig {
     pub bcrypt_threads: usize,
     /// Most messages written in one store transaction (default 2048).
     pub max_batch: usize,
+    /// Threads running actors and connections (default: the number of
+    /// CPUs; 0 keeps everything on the thread that started the hub).
+    pub arbiters: usize,
 }
 
 impl Default for PoolConfig {
@@ -197,6 +200,7 @@ impl Default for PoolConfig {
             store_threads: 8,
             bcrypt_threads: (cpus / 2).max(1),
             max_batch: 2048,
+            arbiters: cpus,
         }
     }
 }

@@ -220,6 +220,14 @@ impl Hub {
         }
     }
 
+    /// The arbiter (thread) to run the next connection on, in turn over
+    /// the pool (`pool.arbiters`). A transport spawns the connection's task
+    /// there and calls [`Hub::connect`] from it, so the connection's I/O and
+    /// its session actor share a thread.
+    pub fn next_arbiter(&self) -> actix_rt::ArbiterHandle {
+        self.svc.actors.arbiters.next().clone()
+    }
+
     /// Number of connected sessions.
     pub fn session_count(&self) -> usize {
         self.sessions.count()

@@ -71,6 +71,9 @@ pub(crate) struct Services {
     /// Users online, or going offline with their `last_seen` not yet
     /// stored: shutdown waits for it to reach zero.
     pub online_users: std::sync::atomic::AtomicUsize,
+    /// Who is online (room presence), kept by the user actors: in by the
+    /// first session's `presence`, out before the last one's `offline`.
+    online: std::sync::RwLock<std::collections::HashSet<crate::ids::UserId>>,
 }
 
 impl Services {
@@ -88,7 +91,25 @@ impl Services {
             link_secret: OnceLock::new(),
             origin: rand::random::<u64>() >> 1,
             online_users: Default::default(),
+            online: Default::default(),
             config,
+        }
+    }
+
+    /// Whether `user` has a live session (as room presence shows it).
+    pub(crate) fn is_online(&self, user: &crate::ids::UserId) -> bool {
+        self.online.read().is_ok_and(|o| o.contains(user))
+    }
+
+    /// Marks `user` online or offline (the user's actor does, before
+    /// telling anyone).
+    pub(crate) fn set_online(&self, user: &crate::ids::UserId, online: bool) {
+        if let Ok(mut o) = self.online.write() {
+            if online {
+                o.insert(user.clone());
+            } else {
+                o.remove(user);
+            }
         }
     }
 

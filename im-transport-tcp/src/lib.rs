@@ -35,7 +35,6 @@ use std::time::Duration;
 use im_core::Hub;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 
 /// How long shutdown waits for connections to finish writing.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -80,7 +79,8 @@ where
 {
     let tls = config.tls.map(tokio_rustls::TlsAcceptor::from);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let mut conns = JoinSet::new();
+    // One clone per live connection.
+    let live = Arc::new(());
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -88,13 +88,27 @@ where
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    let (hub, stop) = (hub.clone(), stop_rx.clone());
-                    match &tls {
-                        None => conns.spawn_local(connection::run(stream, peer, hub, stop)),
-                        Some(acceptor) => conns.spawn_local(
-                            handshake(acceptor.clone(), config.handshake_timeout, stream, peer, hub, stop),
-                        ),
+                    let stream = match stream.into_std() {
+                        Ok(s) => s,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "could not hand a connection over");
+                            continue;
+                        }
                     };
+                    let (h, stop, tls) = (hub.clone(), stop_rx.clone(), tls.clone());
+                    let (timeout, held) = (config.handshake_timeout, live.clone());
+                    // The connection's I/O and its session run on one of the
+                    // hub's arbiters, its socket registered there.
+                    hub.next_arbiter().spawn(async move {
+                        let _held = held;
+                        let Ok(stream) = TcpStream::from_std(stream) else {
+                            return;
+                        };
+                        match tls {
+                            None => connection::run(stream, peer, h, stop).await,
+                            Some(a) => handshake(a, timeout, stream, peer, h, stop).await,
+                        }
+                    });
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off, keep serving.
@@ -102,16 +116,16 @@ where
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
         }
     }
     drop(listener);
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
-        while conns.join_next().await.is_some() {}
+        while Arc::strong_count(&live) > 1 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     })
     .await;
-    conns.abort_all();
     Ok(())
 }
 

@@ -347,6 +347,20 @@ impl Handler<Membership> for ConversationActor {
     }
 }
 
+/// Answered once the actor has loaded its room: whoever waits for it and
+/// then changes the membership in the store knows the actor's member list
+/// predates the change, so the event it sends next reaches exactly the
+/// members of that moment (the actor may run on another thread).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Settled;
+
+impl Handler<Settled> for ConversationActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Settled, _: &mut Context<Self>) {}
+}
+
 /// An event for every member (a new topic).
 #[derive(Message)]
 #[rtype(result = "()")]

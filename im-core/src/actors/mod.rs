@@ -6,9 +6,11 @@
 //! - [`conversation`]: one `ConversationActor` per active conversation:
 //!   orders sends, hands them to the group-commit writer, fans out.
 //! - [`directory`]: live actors by key, with safe retirement.
+//! - [`arbiters`]: the threads they run on, chosen by key.
 //! - [`Core`]: what every actor and request handler holds: the services
 //!   and these directories.
 
+pub(crate) mod arbiters;
 pub(crate) mod conversation;
 pub(crate) mod directory;
 pub(crate) mod feed;
@@ -17,8 +19,6 @@ pub(crate) mod user;
 
 use std::ops::Deref;
 use std::sync::Arc;
-
-use actix::Actor;
 
 use crate::blob::BlobStore;
 use crate::config::Config;
@@ -37,6 +37,8 @@ pub(crate) struct Actors {
     pub convs: Directory<ConvId, ConversationActor>,
     /// Where this process is in the change log.
     pub feed: feed::Feed,
+    /// The threads actors run on.
+    pub arbiters: arbiters::Arbiters,
 }
 
 /// The services and the directories of live actors; cheap to clone.
@@ -59,12 +61,14 @@ impl Deref for Core {
 impl Core {
     /// Starts the services (writer thread, pools) with empty directories.
     pub(crate) fn new(config: Config, store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>) -> Core {
+        let config_arbiters = config.pool.arbiters;
         Core {
             svc: Arc::new(Services::new(config, store, blobs)),
             actors: Arc::new(Actors {
                 users: Directory::new(),
                 convs: Directory::new(),
                 feed: feed::Feed::default(),
+                arbiters: arbiters::Arbiters::start(config_arbiters),
             }),
         }
     }
@@ -72,17 +76,25 @@ impl Core {
     /// The conversation's actor, started if needed.
     pub(crate) fn conv_actor(&self, conv: &ConvId) -> Option<Lease<ConversationActor>> {
         let (core, c) = (self.clone(), conv.clone());
-        self.actors
-            .convs
-            .get_or_start(conv, move || ConversationActor::new(core, c).start())
+        let arbiters = &self.actors.arbiters;
+        self.actors.convs.get_or_start(conv, move || {
+            arbiters.run(&c, {
+                let c = c.clone();
+                move || ConversationActor::new(core, c)
+            })
+        })
     }
 
     /// The user's actor, started if needed.
     pub(crate) fn user_actor(&self, user: &UserId) -> Option<Lease<UserActor>> {
         let (core, u) = (self.clone(), user.clone());
-        self.actors
-            .users
-            .get_or_start(user, move || UserActor::new(core, u).start())
+        let arbiters = &self.actors.arbiters;
+        self.actors.users.get_or_start(user, move || {
+            arbiters.run(&u, {
+                let u = u.clone();
+                move || UserActor::new(core, u)
+            })
+        })
     }
 
     /// A weak handle, for periodic tasks that must not keep the hub alive.

@@ -204,6 +204,7 @@ impl UserActor {
 
     fn go_offline(&mut self, ctx: &mut Context<Self>) {
         crate::telemetry::user_online(-1.0);
+        self.svc.set_online(&self.user, false);
         let now = now_millis();
         let frame = ServerFrame::offline(self.user.clone(), Some(now)).encode();
         let svc = self.svc.clone();
@@ -315,6 +316,7 @@ impl Handler<Attach> for UserActor {
         if first {
             crate::telemetry::user_online(1.0);
             self.svc.online_users.fetch_add(1, Ordering::AcqRel);
+            self.svc.set_online(&self.user, true);
             self.status = Status::Online;
             self.note = None;
             let f = self.presence_frame().encode();

@@ -3,7 +3,8 @@
 //! through the room's conversation actor, so members see them in order
 //! with the room's messages.
 
-use crate::actors::conversation::{Broadcast, Membership, Reload};
+use crate::actors::conversation::{Broadcast, ConversationActor, Membership, Reload, Settled};
+use crate::actors::directory::Lease;
 use crate::actors::user::Emit;
 use crate::error::ProtoError;
 use crate::handlers::Ctx;
@@ -82,8 +83,22 @@ fn owner(me: &Ctx, st: &Standing) -> Result<(), ProtoError> {
     }
 }
 
-fn tell_room(me: &Ctx, name: &RoomName, user: &UserId, joined: bool, frame: ServerFrame) {
-    if let Some(l) = me.svc.conv_actor(&ConvId::Room(name.clone())) {
+/// The room's actor, started if needed and done loading: take it before
+/// changing the room's membership in the store, then [`tell_room`].
+async fn room_actor(me: &Ctx, name: &RoomName) -> Option<Lease<ConversationActor>> {
+    let l = me.svc.conv_actor(&ConvId::Room(name.clone()))?;
+    l.addr.send(Settled).await.ok()?;
+    Some(l)
+}
+
+/// Tells the room's actor (from [`room_actor`]) that `user` joined or left.
+fn tell_room(
+    room: Option<Lease<ConversationActor>>,
+    user: &UserId,
+    joined: bool,
+    frame: ServerFrame,
+) {
+    if let Some(l) = room {
         l.addr.do_send(Membership {
             user: user.clone(),
             joined,
@@ -173,14 +188,10 @@ pub(crate) async fn list(me: &Ctx, q: Option<String>) -> Result<Reply, ProtoErro
             Ok(out)
         })
         .await?;
-    let users = &me.svc.actors.users;
     let rooms = found
         .into_iter()
         .map(|(r, members)| RoomEntry {
-            online: members
-                .iter()
-                .filter(|m| users.get(&m.user).is_some())
-                .count() as u64,
+            online: members.iter().filter(|m| me.svc.is_online(&m.user)).count() as u64,
             name: r.room.name,
             topic: r.room.topic,
             members: r.members,
@@ -209,6 +220,7 @@ pub(crate) async fn join(me: &Ctx, name: &str) -> Result<Reply, ProtoError> {
     if st.banned {
         return Err(ProtoError::forbidden("you are banned from this room"));
     }
+    let room = room_actor(me, &name).await;
     let (n, u, origin) = (name.clone(), me.user.clone(), me.svc.origin);
     if me
         .svc
@@ -223,7 +235,7 @@ pub(crate) async fn join(me: &Ctx, name: &str) -> Result<Reply, ProtoError> {
             room: name.clone(),
             user: me.user.clone(),
         };
-        tell_room(me, &name, &me.user, true, frame);
+        tell_room(room, &me.user, true, frame);
     }
     Ok(Reply::Conv { conv })
 }
@@ -235,6 +247,7 @@ pub(crate) async fn leave(me: &Ctx, name: &str) -> Result<Reply, ProtoError> {
     if st.member(&me.user).is_none() {
         return Err(ProtoError::not_found("you are not in this room"));
     }
+    let room = room_actor(me, &name).await;
     let (n, u, origin) = (name.clone(), me.user.clone(), me.svc.origin);
     me.svc
         .db(move |s| {
@@ -247,7 +260,7 @@ pub(crate) async fn leave(me: &Ctx, name: &str) -> Result<Reply, ProtoError> {
         user: me.user.clone(),
         kicked: None,
     };
-    tell_room(me, &name, &me.user, false, frame);
+    tell_room(room, &me.user, false, frame);
     Ok(Reply::Empty)
 }
 
@@ -326,13 +339,12 @@ pub(crate) async fn invites(me: &Ctx) -> Result<Reply, ProtoError> {
 pub(crate) async fn members(me: &Ctx, name: &str) -> Result<Reply, ProtoError> {
     let (_, st) = standing(me, name).await?;
     visible(me, &st)?;
-    let users = &me.svc.actors.users;
     Ok(Reply::Members {
         members: st
             .members
             .into_iter()
             .map(|m| MemberEntry {
-                online: users.get(&m.user).is_some(),
+                online: me.svc.is_online(&m.user),
                 role: match m.role {
                     RoomRole::Owner => "owner",
                     RoomRole::Member => "member",
@@ -370,6 +382,10 @@ pub(crate) async fn kick(me: &Ctx, name: &str, user: &str) -> Result<Reply, Prot
         ));
     }
     let was_member = st.member(&target).is_some();
+    let room = match was_member {
+        true => room_actor(me, &name).await,
+        false => None,
+    };
     let (n, t, origin) = (name.clone(), target.clone(), me.svc.origin);
     let exists = me
         .svc
@@ -394,7 +410,7 @@ pub(crate) async fn kick(me: &Ctx, name: &str, user: &str) -> Result<Reply, Prot
             user: target.clone(),
             kicked: Some(true),
         };
-        tell_room(me, &name, &target, false, frame);
+        tell_room(room, &target, false, frame);
     }
     Ok(Reply::Empty)
 }
