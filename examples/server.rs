@@ -148,7 +148,10 @@ fn check_config(s: &Settings) -> anyhow::Result<()> {
     s.http.certs()?;
     println!(
         "configuration OK: tcp {}, http {}, store {}, files in {}",
-        s.tcp.listen, s.http.listen, s.store.url, s.files.dir
+        s.tcp.listen,
+        s.http.listen,
+        settings::redact_url(&s.store.url),
+        s.files.dir
     );
     Ok(())
 }
@@ -189,7 +192,7 @@ fn run() -> anyhow::Result<()> {
         return check_config(&s);
     }
     let store = im_examples::open_store(&s.store.url, &s.store.options()?)
-        .with_context(|| format!("cannot open store {}", s.store.url))?;
+        .with_context(|| format!("cannot open store {}", settings::redact_url(&s.store.url)))?;
     // Opening the store and the admin commands run before any async
     // runtime exists: nothing blocking ever runs on a runtime thread.
     if !matches!(cmd, Command::Serve) {
@@ -227,7 +230,7 @@ async fn serve(
         .with_context(|| format!("cannot listen on {}", s.tcp.listen))?;
     let http = std::net::TcpListener::bind(s.http.listen)
         .with_context(|| format!("cannot listen on {}", s.http.listen))?;
-    tracing::info!(tcp = %tcp.local_addr()?, http = %http.local_addr()?, store = %s.store.url, "listening");
+    tracing::info!(tcp = %tcp.local_addr()?, http = %http.local_addr()?, store = %settings::redact_url(&s.store.url), "listening");
     let metrics_listener = match (&render, s.metrics.listen) {
         (Some(_), Some(addr)) => {
             let l = std::net::TcpListener::bind(addr)

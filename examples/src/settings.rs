@@ -232,6 +232,21 @@ impl Default for MetricsSettings {
     }
 }
 
+/// `url` with any password in it replaced by `***`, for logs and messages.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{path}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
 /// Environment variables starting with this (then `SECTION__KEY`) set keys.
 pub const ENV_PREFIX: &str = "IM__";
 
@@ -409,6 +424,17 @@ mod tests {
         .unwrap();
         assert_eq!(s.limits.max_frame, 131072);
         assert_eq!(s.http.web_dir, Some(PathBuf::from("/tmp/web")));
+    }
+
+    #[test]
+    fn passwords_in_store_urls_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://im:s3cret@db.example.org:5432/im"),
+            "postgres://im:***@db.example.org:5432/im"
+        );
+        assert_eq!(redact_url("postgres://im@db/im"), "postgres://im@db/im");
+        assert_eq!(redact_url("sqlite://im.db"), "sqlite://im.db");
+        assert_eq!(redact_url("memory:"), "memory:");
     }
 
     #[test]

@@ -18,17 +18,22 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
 /// A certificate chain and key, read from PEM files.
-pub fn load(cert: &Path, key: &Path) -> anyhow::Result<CertifiedKey> {
+pub fn load(cert: &Path, key_file: &Path) -> anyhow::Result<CertifiedKey> {
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .with_context(|| format!("cannot read certificates from {}", cert.display()))?
         .collect::<Result<_, _>>()
         .with_context(|| format!("bad PEM in {}", cert.display()))?;
     anyhow::ensure!(!chain.is_empty(), "no certificate in {}", cert.display());
-    let key = PrivateKeyDer::from_pem_file(key)
-        .with_context(|| format!("cannot read a private key from {}", key.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key_file)
+        .with_context(|| format!("cannot read a private key from {}", key_file.display()))?;
     let signing = rustls::crypto::ring::sign::any_supported_type(&key)
         .context("unsupported private key type")?;
-    Ok(CertifiedKey::new(chain, signing))
+    let ck = CertifiedKey::new(chain, signing);
+    // A renewal caught between writing the certificate and the key must
+    // not be served: keep the old pair until both files match.
+    ck.keys_match()
+        .with_context(|| format!("{} does not match {}", key_file.display(), cert.display()))?;
+    Ok(ck)
 }
 
 /// The resolver: always the current certificate.

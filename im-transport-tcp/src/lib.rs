@@ -44,15 +44,24 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub struct TcpConfig {
     /// TLS for every connection (default: none, plain text).
     pub tls: Option<Arc<rustls::ServerConfig>>,
-    /// A TLS handshake not finished by then is dropped (default 10 s).
+    /// A TLS handshake not finished by then is dropped (default 5 s).
     pub handshake_timeout: Duration,
+    /// TLS handshakes in progress at once; a connection arriving past it
+    /// is dropped at once (default 256), so sockets that never finish one
+    /// cannot pile up before the hub's connection caps apply.
+    pub max_handshakes: usize,
+    /// TLS handshakes in progress at once from one peer address (default
+    /// 16): one address cannot take the whole budget.
+    pub max_handshakes_per_peer: usize,
 }
 
 impl Default for TcpConfig {
     fn default() -> Self {
         TcpConfig {
             tls: None,
-            handshake_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(5),
+            max_handshakes: 256,
+            max_handshakes_per_peer: 16,
         }
     }
 }
@@ -78,6 +87,7 @@ where
     F: Future<Output = ()>,
 {
     let tls = config.tls.map(tokio_rustls::TlsAcceptor::from);
+    let handshakes = Handshakes::new(config.max_handshakes, config.max_handshakes_per_peer);
     let (stop_tx, stop_rx) = watch::channel(false);
     // One clone per live connection.
     let live = Arc::new(());
@@ -95,6 +105,16 @@ where
                             continue;
                         }
                     };
+                    let permit = match &tls {
+                        None => None,
+                        Some(_) => match handshakes.admit(peer.ip()) {
+                            Some(p) => Some(p),
+                            None => {
+                                tracing::debug!(%peer, "too many TLS handshakes in progress");
+                                continue;
+                            }
+                        },
+                    };
                     let (h, stop, tls) = (hub.clone(), stop_rx.clone(), tls.clone());
                     let (timeout, held) = (config.handshake_timeout, live.clone());
                     // The connection's I/O and its session run on one of the
@@ -106,7 +126,7 @@ where
                         };
                         match tls {
                             None => connection::run(stream, peer, h, stop).await,
-                            Some(a) => handshake(a, timeout, stream, peer, h, stop).await,
+                            Some(a) => handshake(a, timeout, permit, stream, peer, h, stop).await,
                         }
                     });
                 }
@@ -134,14 +154,70 @@ where
 async fn handshake(
     acceptor: tokio_rustls::TlsAcceptor,
     timeout: Duration,
+    permit: Option<HandshakePermit>,
     stream: TcpStream,
     peer: std::net::SocketAddr,
     hub: Hub,
     stop: watch::Receiver<bool>,
 ) {
-    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+    let done = tokio::time::timeout(timeout, acceptor.accept(stream)).await;
+    drop(permit);
+    match done {
         Ok(Ok(tls)) => connection::run(tls, peer, hub, stop).await,
         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+    }
+}
+
+/// TLS handshakes in progress: in all, and per peer address.
+#[derive(Clone)]
+struct Handshakes {
+    total: Arc<tokio::sync::Semaphore>,
+    per_peer: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+    max_per_peer: usize,
+}
+
+/// One handshake's place; given back when dropped.
+struct HandshakePermit {
+    _total: tokio::sync::OwnedSemaphorePermit,
+    ip: std::net::IpAddr,
+    per_peer: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+}
+
+impl Handshakes {
+    fn new(max: usize, max_per_peer: usize) -> Handshakes {
+        Handshakes {
+            total: Arc::new(tokio::sync::Semaphore::new(max.max(1))),
+            per_peer: Arc::default(),
+            max_per_peer: max_per_peer.max(1),
+        }
+    }
+
+    /// A place for a handshake from `ip`, unless either cap is reached.
+    fn admit(&self, ip: std::net::IpAddr) -> Option<HandshakePermit> {
+        let mut map = self.per_peer.lock().ok()?;
+        if map.get(&ip).copied().unwrap_or(0) >= self.max_per_peer {
+            return None;
+        }
+        let total = self.total.clone().try_acquire_owned().ok()?;
+        *map.entry(ip).or_insert(0) += 1;
+        Some(HandshakePermit {
+            _total: total,
+            ip,
+            per_peer: self.per_peer.clone(),
+        })
+    }
+}
+
+impl Drop for HandshakePermit {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.per_peer.lock() {
+            if let Some(n) = map.get_mut(&self.ip) {
+                *n -= 1;
+                if *n == 0 {
+                    map.remove(&self.ip);
+                }
+            }
+        }
     }
 }

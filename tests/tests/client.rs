@@ -316,6 +316,8 @@ fn line_mode_over_tcp_and_websocket() {
     );
     assert_eq!(rooms[1], "ok 1 rooms");
     assert_eq!(bob.ok("/join rust"), ["ok room:rust"]);
+    // The joiner hears of the join too, after its reply.
+    bob.expect_line("room.joined rust bob");
     alice.expect_line("room.joined rust bob");
     assert_eq!(bob.ok("/room rust hi rustaceans"), ["ok room:rust #1"]);
     alice.expect_line("msg room:rust #1 bob: hi rustaceans");

@@ -186,3 +186,44 @@ async fn a_renewed_certificate_is_served_without_a_restart() {
     served(srv.addr, &second, &third, Duration::from_secs(15)).await;
     served(srv.http, &second, &third, Duration::from_secs(1)).await;
 }
+
+#[tokio::test]
+async fn sockets_that_never_finish_a_handshake_cannot_keep_others_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let der = make_cert(dir.path());
+    let srv = tls_server(dir.path());
+    // One address opens many sockets and never says a word.
+    let mut silent = Vec::new();
+    for _ in 0..40 {
+        let s = tokio::net::TcpSocket::new_v4().unwrap();
+        s.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        silent.push(s.connect(srv.addr).await.unwrap());
+    }
+    // Past its share, that address's next connection is dropped at once.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut extra = silent.pop().unwrap();
+    let mut buf = [0u8; 1];
+    let closed = tokio::time::timeout(Duration::from_secs(2), extra.read(&mut buf)).await;
+    assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "{closed:?}");
+    // Another address still completes a handshake and gets the protocol.
+    let s = tokio::net::TcpSocket::new_v4().unwrap();
+    s.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let tcp = s.connect(srv.addr).await.unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from(der.clone())).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let mut tls = tokio::time::timeout(
+        Duration::from_secs(2),
+        tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(ServerName::try_from("localhost").unwrap(), tcp),
+    )
+    .await
+    .expect("handshake in time")
+    .expect("handshake");
+    assert!(first_line(&mut tls).await.contains("hello"));
+}

@@ -322,7 +322,15 @@ impl Handler<Attach> for UserActor {
             let f = self.presence_frame().encode();
             self.broadcast_presence(&f);
         }
-        self.roster()
+        // A session whose roster cannot be read never logs in: forget it
+        // as its detach would.
+        let session = msg.session;
+        Box::pin(self.roster().map(move |r, act, ctx| {
+            if r.is_err() && act.sessions.remove(&session).is_some() && act.sessions.is_empty() {
+                act.go_offline(ctx);
+            }
+            r
+        }))
     }
 }
 

@@ -155,20 +155,24 @@ pub(crate) async fn login(
     }
 }
 
-/// Counts and logs a login's outcome: the name tried (cut to 64
-/// characters), the method and the device, never a password or a token.
+/// Counts and logs a login's outcome: the method, the device and the
+/// user, never a password or a token. A name tried is logged only when it
+/// is a valid username (one typed into the wrong field stays out).
 fn logged(
     method: &'static str,
     username: &str,
     r: Result<LoginOk, ProtoError>,
 ) -> Result<LoginOk, ProtoError> {
-    let name: String = username.chars().take(64).collect();
     match &r {
         Ok(ok) => {
             crate::telemetry::login(method);
-            tracing::info!(user = %ok.user, method, device = %ok.device, "logged in");
+            tracing::info!(user = %ok.user, method, device = ?ok.device, "logged in");
         }
-        Err(e) => tracing::info!(user = %name, method, code = e.code.as_str(), "login refused"),
+        Err(e) => {
+            let name = UserId::parse(username);
+            let user = name.as_ref().map_or("(not a valid name)", |u| u.as_str());
+            tracing::info!(user, method, code = e.code.as_str(), "login refused");
+        }
     }
     r
 }

@@ -37,10 +37,12 @@ impl Sessions {
 
     /// Registers a started session; during shutdown it is told to close.
     pub(crate) fn add(&self, id: SessionId, addr: Addr<SessionActor>) {
-        if self.shutting_down.load(Ordering::Acquire) {
-            addr.do_send(Shutdown);
-        }
+        // Under the lock `shut_down` takes: a session added while it runs
+        // is either in its list or sees the flag.
         if let Ok(mut s) = self.live.lock() {
+            if self.shutting_down.load(Ordering::Acquire) {
+                addr.do_send(Shutdown);
+            }
             s.insert(id, addr);
         }
     }
@@ -96,11 +98,13 @@ impl Sessions {
 
     /// Refuses new sessions and tells every live one to close.
     pub(crate) fn shut_down(&self) {
-        self.shutting_down.store(true, Ordering::Release);
         let live: Vec<_> = self
             .live
             .lock()
-            .map(|s| s.values().cloned().collect())
+            .map(|s| {
+                self.shutting_down.store(true, Ordering::Release);
+                s.values().cloned().collect()
+            })
             .unwrap_or_default();
         for s in live {
             s.do_send(Shutdown);
