@@ -216,10 +216,12 @@ pub(crate) fn set_password_hash(db: &impl Db, name: &UserId, hash: &str) -> Stor
 /// Suspends or reinstates an account; `NotFound` if unknown.
 pub(crate) fn set_suspended(db: &impl Db, name: &UserId, suspended: bool) -> StoreResult<()> {
     changed(db.write(|c| {
-        Ok(sql::<SetSuspended>()
+        let n = sql::<SetSuspended>()
             .bind::<Bool, _>(suspended)
             .bind::<Text, _>(name.as_str())
-            .run(c)?)
+            .run(c)?;
+        crate::rights::bump(c)?;
+        Ok(n)
     })?)
 }
 
@@ -315,10 +317,12 @@ pub(crate) fn devices(db: &impl Db, user: &UserId) -> StoreResult<Vec<DeviceReco
 /// Revokes one device's token; false when the device is unknown.
 pub(crate) fn revoke_device(db: &impl Db, user: &UserId, device: &str) -> StoreResult<bool> {
     let n = db.write(|c| {
-        Ok(sql::<RevokeDevice>()
+        let n = sql::<RevokeDevice>()
             .bind::<Text, _>(user.as_str())
             .bind::<Text, _>(device)
-            .run(c)?)
+            .run(c)?;
+        crate::rights::bump(c)?;
+        Ok(n)
     })?;
     Ok(n > 0)
 }
@@ -337,6 +341,7 @@ pub(crate) fn revoke_all_devices(
                 .run(c)?,
             None => sql::<RevokeAll>().bind::<Text, _>(user.as_str()).run(c)?,
         };
+        crate::rights::bump(c)?;
         Ok(())
     })?;
     Ok(())

@@ -32,6 +32,7 @@ use im_core::ids::ConvId;
 use im_core::store::{Appended, CursorOutcome, CursorUpdate, NewMessage, Refusal};
 
 use crate::error::{seq_i64, seq_u64, DbError};
+use crate::rights::RightsCache;
 
 /// A conversation to create if missing.
 pub(crate) struct NewConv<'a> {
@@ -133,6 +134,8 @@ pub(crate) trait BatchOps {
     fn mutual_among(&mut self, pairs: &[PairKey]) -> Result<Vec<PairKey>, DbError>;
     /// The keys among `keys` whose user is a member of the conversation.
     fn members_among(&mut self, keys: &[ReadKey]) -> Result<Vec<ReadKey>, DbError>;
+    /// The store's rights version ([`crate::rights`]).
+    fn rights_version(&mut self) -> Result<i64, DbError>;
     /// Read cursors of the keys whose rows exist (missing ones count as 0).
     fn read_cursors(&mut self, keys: &[ReadKey]) -> Result<Vec<(ReadKey, ReadRow)>, DbError>;
     /// Delivered cursors of the keys whose rows exist.
@@ -169,6 +172,7 @@ struct Conv {
 /// Runs one batch; see the module docs.
 pub(crate) fn write_batch<O: BatchOps>(
     ops: &mut O,
+    rights: &mut RightsCache,
     messages: &[NewMessage],
     cursors: &[CursorUpdate],
 ) -> Result<BatchResult, DbError> {
@@ -177,7 +181,7 @@ pub(crate) fn write_batch<O: BatchOps>(
     let mut batch = Batch::new(messages, &msg_names, cursors, &cursor_names);
     batch.lock_convs(ops)?;
     batch.find_client_ids(ops)?;
-    batch.check_guards(ops)?;
+    batch.check_guards(ops, rights)?;
     let (read_keys, delivered_keys) = batch.cursor_keys();
     batch.read_cursors(ops, read_keys, delivered_keys)?;
     let appended = batch.append_messages()?;
@@ -304,7 +308,11 @@ impl<'a> Batch<'a> {
 
     /// 2b. Checks the guards of the messages not already stored: reads the
     ///     rows each kind of check needs, once for the whole batch.
-    fn check_guards<O: BatchOps>(&mut self, ops: &mut O) -> Result<(), DbError> {
+    fn check_guards<O: BatchOps>(
+        &mut self,
+        ops: &mut O,
+        cache: &mut RightsCache,
+    ) -> Result<(), DbError> {
         let mut devices: BTreeSet<DeviceKey> = BTreeSet::new();
         let mut blocks: BTreeSet<PairKey> = BTreeSet::new();
         let mut pairs: BTreeSet<PairKey> = BTreeSet::new();
@@ -336,10 +344,28 @@ impl<'a> Batch<'a> {
         if !guarded {
             return Ok(());
         }
-        let devices = found(&devices, |k| ops.signed_in(k))?;
-        let blocks = found(&blocks, |k| ops.blocks_among(k))?;
-        let pairs = found(&pairs, |k| ops.mutual_among(k))?;
-        let members = found(&members, |k| ops.members_among(k))?;
+        // What an earlier batch found allowed still is, at the same version.
+        cache.at(ops.rights_version()?);
+        devices.retain(|k| !cache.devices.contains(k));
+        blocks.retain(|(a, b)| !cache.unblocked.contains(&sorted(a, b)));
+        pairs.retain(|k| !cache.mutual.contains(k));
+        members.retain(|k| !cache.members.contains(k));
+        let found_devices = found(&devices, |k| ops.signed_in(k))?;
+        let found_blocks = found(&blocks, |k| ops.blocks_among(k))?;
+        let found_pairs = found(&pairs, |k| ops.mutual_among(k))?;
+        let found_members = found(&members, |k| ops.members_among(k))?;
+        cache.devices.extend(found_devices);
+        cache.mutual.extend(found_pairs);
+        cache.members.extend(found_members);
+        for (a, b) in &blocks {
+            if !found_blocks.contains(&(a.clone(), b.clone()))
+                && !found_blocks.contains(&(b.clone(), a.clone()))
+            {
+                cache.unblocked.insert(sorted(a, b));
+            }
+        }
+        let (devices, pairs, members) = (&cache.devices, &cache.mutual, &cache.members);
+        let blocked = |a: &String, b: &String| !cache.unblocked.contains(&sorted(a, b));
         let mut refusals = Vec::with_capacity(self.messages.len());
         for (m, name) in self.messages.iter().zip(self.msg_names) {
             let (Some(g), Some(c)) = (&m.guard, self.convs.get(name)) else {
@@ -350,10 +376,8 @@ impl<'a> Batch<'a> {
             let device = (from.clone(), m.device.clone());
             let allowed = match &c.direct {
                 Some((a, b)) => {
-                    let blocked = blocks.contains(&(a.clone(), b.clone()))
-                        || blocks.contains(&(b.clone(), a.clone()));
                     let mutual = pairs.contains(&(a.clone(), b.clone()));
-                    !blocked && (mutual || !g.require_contact)
+                    !blocked(a, b) && (mutual || !g.require_contact)
                 }
                 None => members.contains(&(c.row.id, from)),
             };
@@ -641,6 +665,15 @@ impl<'a> Batch<'a> {
             ops.ensure_delivered(&keys)?;
         }
         Ok(())
+    }
+}
+
+/// A pair of names in name order.
+fn sorted(a: &str, b: &str) -> PairKey {
+    if a <= b {
+        (a.to_owned(), b.to_owned())
+    } else {
+        (b.to_owned(), a.to_owned())
     }
 }
 

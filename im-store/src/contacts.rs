@@ -121,6 +121,7 @@ pub(crate) fn set_relation(
                     .run(c)?
             }
         };
+        crate::rights::bump(c)?;
         Ok(())
     })?;
     Ok(())
@@ -164,6 +165,7 @@ pub(crate) fn set_block(
                 .bind::<Text, _>(by.as_str())
                 .bind::<Text, _>(target.as_str())
                 .run(c)?;
+            crate::rights::bump(c)?;
         } else {
             sql::<DeleteBlock>()
                 .bind::<Text, _>(by.as_str())

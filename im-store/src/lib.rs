@@ -125,6 +125,8 @@ mod messages;
 #[cfg(feature = "postgres")]
 mod pg;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod rights;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod rooms;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod schema;

@@ -59,6 +59,8 @@ pub type PgStore = SqlStore<PgDb>;
 pub struct PgDb {
     pool: Pool<ConnectionManager<PgConnection>>,
     schema: Option<String>,
+    /// Send rights found allowed ([`crate::rights`]).
+    rights: std::sync::Mutex<crate::rights::RightsCache>,
 }
 
 impl std::fmt::Debug for PgDb {
@@ -130,7 +132,11 @@ impl SqlStore<PgDb> {
         migrated?;
         unlocked?;
         drop(conn);
-        Ok(SqlStore(PgDb { pool, schema }))
+        Ok(SqlStore(PgDb {
+            pool,
+            schema,
+            rights: Default::default(),
+        }))
     }
 }
 
@@ -188,10 +194,12 @@ impl Db for PgDb {
         cursors: &[CursorUpdate],
     ) -> Result<BatchResult, DbError> {
         let mut conn = self.conn()?;
+        let mut rights = self.rights.lock().unwrap_or_else(|p| p.into_inner());
         let mut attempt = 1;
         loop {
-            let r =
-                conn.transaction(|c| batch::write_batch(&mut PgOps { conn: c }, messages, cursors));
+            let r = conn.transaction(|c| {
+                batch::write_batch(&mut PgOps { conn: c }, &mut rights, messages, cursors)
+            });
             match r {
                 Err(e) if e.is_retryable() && attempt < BATCH_ATTEMPTS => {
                     tracing::warn!(error = ?e, attempt, "write_batch aborted by PostgreSQL; retrying");
@@ -498,6 +506,10 @@ impl BatchOps for PgOps<'_> {
             .into_iter()
             .map(|r| (r.conv_id, r.user_name))
             .collect())
+    }
+
+    fn rights_version(&mut self) -> Result<i64, DbError> {
+        crate::rights::version(self.conn)
     }
 
     fn read_cursors(&mut self, keys: &[ReadKey]) -> Result<Vec<(ReadKey, ReadRow)>, DbError> {

@@ -389,6 +389,7 @@ pub(crate) fn leave_room<D: Db>(
                 .bind::<Text, _>(user.as_str())
                 .run(c)?;
         }
+        crate::rights::bump(c)?;
         Ok(new_owner)
     })?;
     left.ok_or(StoreError::NotFound)

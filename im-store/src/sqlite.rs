@@ -68,6 +68,8 @@ pub struct SqliteDb {
     options: StoreOptions,
     /// Dropping it stops the checkpointer thread.
     _checkpointer: Option<std::sync::mpsc::Sender<()>>,
+    /// Send rights found allowed ([`crate::rights`]).
+    rights: Mutex<crate::rights::RightsCache>,
 }
 
 impl std::fmt::Debug for SqliteDb {
@@ -206,6 +208,7 @@ impl SqlStore<SqliteDb> {
             path,
             options: options.clone(),
             _checkpointer: checkpointer,
+            rights: Mutex::default(),
         }))
     }
 }
@@ -348,9 +351,10 @@ impl Db for SqliteDb {
         messages: &[NewMessage],
         cursors: &[CursorUpdate],
     ) -> Result<BatchResult, DbError> {
+        let mut rights = self.rights.lock().unwrap_or_else(|p| p.into_inner());
         self.writing(|c| {
             c.immediate_transaction(|c| {
-                batch::write_batch(&mut SqliteOps { conn: c }, messages, cursors)
+                batch::write_batch(&mut SqliteOps { conn: c }, &mut rights, messages, cursors)
             })
         })
     }
@@ -544,6 +548,10 @@ impl BatchOps for SqliteOps<'_> {
                 .get_result(c)
                 .optional()
         })
+    }
+
+    fn rights_version(&mut self) -> Result<i64, DbError> {
+        crate::rights::version(self.conn)
     }
 
     fn read_cursors(&mut self, keys: &[ReadKey]) -> Result<Vec<(ReadKey, ReadRow)>, DbError> {

@@ -80,6 +80,42 @@ fn direct_messages_follow_contacts_and_blocks(s: &dyn Store) {
         .map(|m| m.body)
         .collect();
     assert_eq!(bodies, ["2", "4", "8", "9"]);
+    // A right found before is not trusted once taken away: the contact
+    // removed after allowed sends.
+    assert_eq!(refused(s, m("10", true)), None);
+    s.set_relation(&a, &b, &Relation::None).unwrap();
+    assert_eq!(refused(s, m("11", true)), Some(Refusal::Conversation));
+    assert_eq!(refused(s, m("12", false)), None);
+}
+
+/// `a` and `b` share one database (two processes): a right `b` takes
+/// away is refused by `a`'s next batch, whatever `a` found before.
+pub(crate) fn rights_taken_away_through_another_store(a: &dyn Store, b: &dyn Store) {
+    two_users(a);
+    let (alice, bob) = (uid("alice"), uid("bob"));
+    a.set_relation(&alice, &bob, &Relation::Mutual).unwrap();
+    let c = dm("alice", "bob");
+    let m = || guarded(msg(&c, "alice", "phone", "hi", 10), true);
+    assert_eq!(refused(a, m()), None);
+    assert_eq!(refused(a, m()), None);
+    b.set_block(&bob, &alice, true).unwrap();
+    assert_eq!(refused(a, m()), Some(Refusal::Conversation));
+    b.set_block(&bob, &alice, false).unwrap();
+    assert_eq!(refused(a, m()), None);
+    b.revoke_device(&alice, "phone").unwrap();
+    assert_eq!(refused(a, m()), Some(Refusal::Credentials));
+    let name = RoomName::parse("lobby").unwrap();
+    a.create_room(&room_rec("lobby", "", true, 1), &bob)
+        .unwrap();
+    a.issue_token(&alice, "phone", "t-again", 11).unwrap();
+    a.join_room(&name, &alice, 12).unwrap();
+    let r = || guarded(msg(&room("lobby"), "alice", "phone", "hi", 13), true);
+    assert_eq!(refused(a, r()), None);
+    b.leave_room(&name, &alice).unwrap();
+    assert_eq!(refused(a, r()), Some(Refusal::Conversation));
+    b.set_suspended(&alice, true).unwrap();
+    a.join_room(&name, &alice, 14).unwrap();
+    assert_eq!(refused(a, r()), Some(Refusal::Credentials));
 }
 
 fn room_messages_need_membership(s: &dyn Store) {

@@ -30,6 +30,10 @@ pub(crate) const TESTS: &[(&str, fn())] = &[
         sqlite_two_stores_share_one_file,
     ),
     (
+        "sqlite_rights_taken_away_through_another_store",
+        sqlite_rights_taken_away_through_another_store,
+    ),
+    (
         "sqlite_upgrades_a_database_from_the_first_migration",
         sqlite_upgrades_a_database_from_the_first_migration,
     ),
@@ -148,6 +152,16 @@ fn sqlite_two_stores_share_one_file() {
     let a: Arc<dyn Store> = Arc::new(im_store::SqliteStore::open(&path, &opts).unwrap());
     let b: Arc<dyn Store> = Arc::new(im_store::SqliteStore::open(&path, &opts).unwrap());
     concurrent_writers(&[a, b], 3, 20, 10);
+}
+
+/// Two stores on one file: each caches the send rights it found; a right
+/// the other takes away applies to the next batch.
+fn sqlite_rights_taken_away_through_another_store() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("im.db");
+    let a = im_store::SqliteStore::open(&path, &Default::default()).unwrap();
+    let b = im_store::SqliteStore::open(&path, &Default::default()).unwrap();
+    crate::guards::rights_taken_away_through_another_store(&a, &b);
 }
 
 /// A database deployed before files existed (only the first migration
