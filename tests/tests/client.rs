@@ -8,11 +8,10 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use im_tests::process::ServerProcess;
-use serde_json::{json, Value};
+use im_tests::process::{example_binary, ServerProcess};
+use serde_json::json;
 
 /// The password every user here gets.
 const PASSWORD: &str = "correct horse battery";
@@ -22,43 +21,7 @@ const WAIT: Duration = Duration::from_secs(20);
 /// The client executable, built from the current sources once per test
 /// process, with the profile of this test binary.
 fn client_binary() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        // target/<profile>/deps/<this test>: the profile directory's name.
-        let exe = std::env::current_exe().expect("the test's path");
-        let profile = exe
-            .ancestors()
-            .nth(2)
-            .and_then(Path::file_name)
-            .and_then(|n| n.to_str())
-            .unwrap_or("debug")
-            .to_string();
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "-p", "im-examples", "--example", "client"])
-            .arg("--manifest-path")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml"))
-            .args(["--message-format", "json-render-diagnostics"])
-            .stderr(Stdio::inherit());
-        match profile.as_str() {
-            "debug" => {}
-            "release" => {
-                cmd.arg("--release");
-            }
-            other => {
-                cmd.args(["--profile", other]);
-            }
-        }
-        let out = cmd.output().expect("run cargo build");
-        assert!(out.status.success(), "building the client failed");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        stdout
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "client")
-            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-            .expect("cargo named no client executable")
-    })
-    .clone()
+    example_binary("client")
 }
 
 /// A client process in line mode: what it prints, line by line.
