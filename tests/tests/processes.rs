@@ -137,9 +137,15 @@ fn two_deaf_servers() -> (TestServer, TestServer) {
     (one, two)
 }
 
-/// Sends `frame` from `c` and returns the reply (skipping events).
-async fn send_now(c: &mut Client, frame: Value) -> Value {
-    c.request(frame).await
+/// The bodies of the last messages of `conv`, as `c` reads them.
+async fn bodies(c: &mut Client, conv: &str) -> Vec<String> {
+    let h = c.ok(json!({"type":"history","conv":conv,"limit":10})).await;
+    h["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter_map(|m| m["body"].as_str().map(str::to_owned))
+        .collect()
 }
 
 #[tokio::test]
@@ -157,7 +163,9 @@ async fn sends_right_behind_a_change_on_another_process_are_refused() {
     bob.send_dm("alice", "hi").await;
     // A block on one process: the other lets nothing more through.
     alice.ok(json!({"type":"contact.block","user":"bob"})).await;
-    let r = send_now(&mut bob, json!({"type":"msg.send","to":"alice","body":"x"})).await;
+    let r = bob
+        .request(json!({"type":"msg.send","to":"alice","body":"x"}))
+        .await;
     assert_eq!(code(&r), "forbidden", "{r}");
     alice
         .ok(json!({"type":"contact.unblock","user":"bob"}))
@@ -166,18 +174,11 @@ async fn sends_right_behind_a_change_on_another_process_are_refused() {
     alice
         .ok(json!({"type":"contact.remove","user":"bob"}))
         .await;
-    let r = send_now(&mut bob, json!({"type":"msg.send","to":"alice","body":"y"})).await;
-    assert_eq!(code(&r), "forbidden", "{r}");
-    let h = alice
-        .ok(json!({"type":"history","conv":"dm:alice:bob","limit":10}))
+    let r = bob
+        .request(json!({"type":"msg.send","to":"alice","body":"y"}))
         .await;
-    let bodies: Vec<&str> = h["messages"]
-        .as_array()
-        .expect("messages")
-        .iter()
-        .filter_map(|m| m["body"].as_str())
-        .collect();
-    assert_eq!(bodies, ["hi"], "{h}");
+    assert_eq!(code(&r), "forbidden", "{r}");
+    assert_eq!(bodies(&mut alice, "dm:alice:bob").await, ["hi"]);
 
     // A kick: the member on the other process cannot post behind its ok.
     let mut olga = one.user("olga").await;
@@ -189,11 +190,9 @@ async fn sends_right_behind_a_change_on_another_process_are_refused() {
         .await;
     olga.ok(json!({"type":"room.kick","name":"club","user":"mallory"}))
         .await;
-    let r = send_now(
-        &mut mallory,
-        json!({"type":"msg.send","room":"club","body":"still here"}),
-    )
-    .await;
+    let r = mallory
+        .request(json!({"type":"msg.send","room":"club","body":"still here"}))
+        .await;
     assert_eq!(code(&r), "forbidden", "{r}");
 
     // A device revocation: the revoked session's next send is refused.
@@ -203,20 +202,9 @@ async fn sends_right_behind_a_change_on_another_process_are_refused() {
     laptop
         .ok(json!({"type":"device.revoke","device":"phone"}))
         .await;
-    let r = send_now(
-        &mut phone,
-        json!({"type":"msg.send","room":"club","body":"from a revoked phone"}),
-    )
-    .await;
-    assert_eq!(code(&r), "unauthenticated", "{r}");
-    let h = olga
-        .ok(json!({"type":"history","conv":"room:club","limit":10}))
+    let r = phone
+        .request(json!({"type":"msg.send","room":"club","body":"from a revoked phone"}))
         .await;
-    let bodies: Vec<&str> = h["messages"]
-        .as_array()
-        .expect("messages")
-        .iter()
-        .filter_map(|m| m["body"].as_str())
-        .collect();
-    assert_eq!(bodies, ["hi"], "{h}");
+    assert_eq!(code(&r), "unauthenticated", "{r}");
+    assert_eq!(bodies(&mut olga, "room:club").await, ["hi"]);
 }

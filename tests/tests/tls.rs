@@ -36,18 +36,26 @@ fn tls_server(dir: &Path) -> ServerProcess {
     )
 }
 
-/// A TLS connection trusting only `trusted`; returns it and the
-/// certificate the server presented.
-async fn connect(addr: std::net::SocketAddr, trusted: &[u8]) -> (TlsStream<TcpStream>, Vec<u8>) {
+/// A TLS connector for `localhost` trusting only the certificates given
+/// (DER).
+fn connector(trusted: &[&[u8]]) -> tokio_rustls::TlsConnector {
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(CertificateDer::from(trusted.to_vec())).unwrap();
+    for der in trusted {
+        roots.add(CertificateDer::from(der.to_vec())).unwrap();
+    }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}
+
+/// A TLS connection trusting only `trusted`; returns it and the
+/// certificate the server presented.
+async fn connect(addr: std::net::SocketAddr, trusted: &[u8]) -> (TlsStream<TcpStream>, Vec<u8>) {
+    let connector = connector(&[trusted]);
     let tcp = TcpStream::connect(addr).await.unwrap();
     let name = ServerName::try_from("localhost").unwrap();
     let tls = connector.connect(name, tcp).await.expect("TLS handshake");
@@ -140,17 +148,8 @@ async fn served(addr: std::net::SocketAddr, old: &[u8], new: &[u8], within: Dura
 
 /// A connection that trusts either certificate, to see which is served.
 async fn presented(addr: std::net::SocketAddr, a: &[u8], b: &[u8]) -> Vec<u8> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(CertificateDer::from(a.to_vec())).unwrap();
-    roots.add(CertificateDer::from(b.to_vec())).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
     let tcp = TcpStream::connect(addr).await.unwrap();
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+    let tls = connector(&[a, b])
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
         .await
         .expect("handshake");
@@ -209,18 +208,9 @@ async fn sockets_that_never_finish_a_handshake_cannot_keep_others_out() {
     let s = tokio::net::TcpSocket::new_v4().unwrap();
     s.bind("127.0.0.2:0".parse().unwrap()).unwrap();
     let tcp = s.connect(srv.addr).await.unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(CertificateDer::from(der.clone())).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
     let mut tls = tokio::time::timeout(
         Duration::from_secs(2),
-        tokio_rustls::TlsConnector::from(Arc::new(config))
-            .connect(ServerName::try_from("localhost").unwrap(), tcp),
+        connector(&[&der]).connect(ServerName::try_from("localhost").unwrap(), tcp),
     )
     .await
     .expect("handshake in time")
