@@ -186,6 +186,10 @@ pub struct PoolConfig {
     /// Concurrent bcrypt computations (default: half the CPUs, at least 1),
     /// so a login storm leaves CPU for delivering messages.
     pub bcrypt_threads: usize,
+    /// A password check that would wait longer than this for a bcrypt
+    /// thread is answered `unavailable` at once instead of queueing
+    /// (default 3000 ms; 0 = no bound).
+    pub bcrypt_max_wait_ms: u64,
     /// Most messages written in one store transaction (default 2048).
     pub max_batch: usize,
     /// Threads running actors and connections (default: the number of
@@ -199,6 +203,7 @@ impl Default for PoolConfig {
         PoolConfig {
             store_threads: 8,
             bcrypt_threads: (cpus / 2).max(1),
+            bcrypt_max_wait_ms: 3000,
             max_batch: 2048,
             arbiters: cpus,
         }

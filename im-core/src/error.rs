@@ -109,14 +109,27 @@ impl From<StoreError> for ProtoError {
     }
 }
 
-/// The blocking pool was shut down or its task panicked.
+/// Why a blocking pool did not run a job.
 #[derive(Debug, thiserror::Error)]
-#[error("blocking pool unavailable")]
-pub struct PoolError;
+pub enum PoolError {
+    /// The pool was shut down or the job panicked.
+    #[error("blocking pool unavailable")]
+    Closed,
+    /// The job would have waited longer than the pool's bound for a
+    /// thread.
+    #[error("blocking pool busy")]
+    Busy,
+}
 
 impl From<PoolError> for ProtoError {
-    fn from(_: PoolError) -> ProtoError {
-        ProtoError::new(ErrorCode::Unavailable, "server busy, try again")
+    fn from(e: PoolError) -> ProtoError {
+        match e {
+            PoolError::Closed => ProtoError::new(ErrorCode::Unavailable, "server busy, try again"),
+            PoolError::Busy => ProtoError::new(
+                ErrorCode::Unavailable,
+                "too many password checks queued; try again in a few seconds",
+            ),
+        }
     }
 }
 

@@ -81,7 +81,13 @@ impl Services {
     pub(crate) fn new(config: Config, store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>) -> Self {
         Services {
             pool: BlockingPool::new(config.pool.store_threads),
-            bcrypt: BlockingPool::new(config.pool.bcrypt_threads),
+            bcrypt: match config.pool.bcrypt_max_wait_ms {
+                0 => BlockingPool::new(config.pool.bcrypt_threads),
+                ms => BlockingPool::with_max_wait(
+                    config.pool.bcrypt_threads,
+                    Duration::from_millis(ms),
+                ),
+            },
             writer: Writer::start(store.clone(), config.pool.max_batch),
             store,
             throttles: Throttles::new(&config),

@@ -308,6 +308,46 @@ async fn wrong_old_passwords_count_against_the_login_limit() {
 }
 
 #[tokio::test]
+async fn password_logins_beyond_the_bcrypt_queue_bound_are_answered_unavailable() {
+    // One bcrypt thread, real cost, a short bound: a burst of password
+    // logins is more than the thread can check within the bound.
+    let srv = TestServer::builder()
+        .config(|c| {
+            c.auth.bcrypt_cost = 10;
+            c.pool.bcrypt_threads = 1;
+            c.pool.bcrypt_max_wait_ms = 200;
+            c.auth.login_failures_per_user = 1000;
+            c.auth.login_failures_per_peer = 1000;
+        })
+        .start();
+    srv.register("alice").await;
+    let mut clients = Vec::new();
+    for _ in 0..24 {
+        clients.push(srv.client().await);
+    }
+    let storm = clients.into_iter().map(|mut c| async move {
+        let r = c
+            .request(
+                json!({"type":"login","username":"alice","password":PASSWORD,"device":"storm"}),
+            )
+            .await;
+        if r["type"] == "ok" {
+            "ok".to_owned()
+        } else {
+            r["code"].as_str().unwrap_or("?").to_owned()
+        }
+    });
+    let codes = futures_util::future::join_all(storm).await;
+    let count = |c: &str| codes.iter().filter(|x| *x == c).count();
+    assert!(count("ok") >= 1, "{codes:?}");
+    assert!(count("unavailable") >= 1, "{codes:?}");
+    assert_eq!(count("ok") + count("unavailable"), codes.len(), "{codes:?}");
+    // Once the queue has drained, password logins are checked again.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    srv.user_on("alice", "later").await;
+}
+
+#[tokio::test]
 async fn a_revoked_device_gets_closing_device_revoked() {
     let srv = TestServer::start();
     let mut phone = srv.user_on("alice", "phone").await;

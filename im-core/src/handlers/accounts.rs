@@ -212,10 +212,17 @@ async fn password_login(
     };
     let cost = svc.config.auth.bcrypt_cost;
     let hash = record.as_ref().map(|r| r.password_hash.clone());
-    let ok = svc
+    let checked = svc
         .bcrypt
         .run(move || auth::verify_password(&pw, hash.as_deref(), cost))
-        .await?;
+        .await;
+    let ok = checked.inspect_err(|_| {
+        // Not checked at all: the attempt does not count.
+        peer_limit.forgive(&peer_key);
+        if let Some(k) = &user_key {
+            user_limit.forgive(k);
+        }
+    })?;
     let (Some(record), true) = (record, ok) else {
         return Err(bad_credentials());
     };
