@@ -203,6 +203,35 @@ fn run() -> anyhow::Result<()> {
     actix_rt::System::new().block_on(serve(s, store, certs))
 }
 
+/// Connects the hub to the other nodes when `cluster.nats_url` is set.
+#[cfg(feature = "cluster")]
+async fn join_cluster(
+    builder: im_core::HubBuilder,
+    c: &settings::ClusterSettings,
+) -> anyhow::Result<im_core::HubBuilder> {
+    let Some(url) = &c.nats_url else {
+        return Ok(builder);
+    };
+    let bus = im_core::cluster::NatsBus::connect(url, &c.name).await?;
+    tracing::info!(nats = %settings::redact_url(url), cluster = %c.name, "joined the cluster");
+    Ok(builder.bus(std::sync::Arc::new(bus)))
+}
+
+/// Without the `cluster` feature a NATS URL is a mistake, not a hint.
+#[cfg(not(feature = "cluster"))]
+async fn join_cluster(
+    builder: im_core::HubBuilder,
+    c: &settings::ClusterSettings,
+) -> anyhow::Result<im_core::HubBuilder> {
+    match &c.nats_url {
+        None => Ok(builder),
+        Some(_) => anyhow::bail!(
+            "cluster.nats_url is set, but this server was built without clustering: \
+             cargo run --release --example server --features cluster"
+        ),
+    }
+}
+
 /// The TCP and HTTP listeners' certificates, when TLS is configured.
 type Certs = (
     Option<std::sync::Arc<im_examples::tls::Certs>>,
@@ -222,9 +251,8 @@ async fn serve(
     };
     let blobs = im_examples::FsBlobStore::open(&s.files.dir)
         .with_context(|| format!("cannot use files.dir {}", s.files.dir))?;
-    let hub = Hub::builder(store, std::sync::Arc::new(blobs))
-        .config(config)
-        .start();
+    let builder = Hub::builder(store, std::sync::Arc::new(blobs)).config(config);
+    let hub = join_cluster(builder, &s.cluster).await?.start();
     let tcp = TcpListener::bind(s.tcp.listen)
         .await
         .with_context(|| format!("cannot listen on {}", s.tcp.listen))?;

@@ -34,6 +34,8 @@ pub struct Settings {
     pub policy: im_core::config::Policy,
     /// Worker pools.
     pub pool: im_core::config::PoolConfig,
+    /// Several nodes (feature `cluster`).
+    pub cluster: ClusterSettings,
 }
 
 impl Settings {
@@ -44,6 +46,33 @@ impl Settings {
             limits: self.limits.clone(),
             policy: self.policy.clone(),
             pool: self.pool.clone(),
+            cluster: im_core::config::ClusterConfig {
+                node_timeout_secs: self.cluster.node_timeout_secs,
+            },
+        }
+    }
+}
+
+/// `[cluster]`: several nodes sharing one PostgreSQL store, routing live
+/// traffic through NATS.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClusterSettings {
+    /// `nats://host:port`; absent: a single node, no NATS.
+    pub nats_url: Option<String>,
+    /// Namespaces the NATS subjects, so several clusters (or test runs)
+    /// share one NATS server.
+    pub name: String,
+    /// A node silent this long is taken as dead.
+    pub node_timeout_secs: u64,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        ClusterSettings {
+            nats_url: None,
+            name: "im".into(),
+            node_timeout_secs: im_core::config::ClusterConfig::default().node_timeout_secs,
         }
     }
 }
@@ -145,6 +174,9 @@ pub struct StoreSettings {
     pub synchronous: String,
     /// Pooled store connections.
     pub pool_size: u32,
+    /// PostgreSQL: keep the tables in this schema (created if missing), so
+    /// several servers can share one database apart.
+    pub pg_schema: Option<String>,
 }
 
 impl Default for StoreSettings {
@@ -153,6 +185,7 @@ impl Default for StoreSettings {
             url: "sqlite://im.db".into(),
             synchronous: "full".into(),
             pool_size: 8,
+            pg_schema: None,
         }
     }
 }
@@ -163,6 +196,7 @@ impl StoreSettings {
         Ok(crate::StoreOptions {
             synchronous: self.synchronous.parse()?,
             pool_size: self.pool_size,
+            pg_schema: self.pg_schema.clone(),
             ..Default::default()
         })
     }

@@ -16,6 +16,27 @@ pub struct Config {
     pub policy: Policy,
     /// Worker pools for blocking work.
     pub pool: PoolConfig,
+    /// Several nodes (used only with a bus, see [`crate::cluster`]).
+    pub cluster: ClusterConfig,
+}
+
+/// How nodes of a cluster watch each other.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClusterConfig {
+    /// A node not heard from for this long is taken as dead: its users go
+    /// offline for everyone, unless they have sessions elsewhere, and
+    /// changes stop waiting for its acknowledgement (default 10). Nodes
+    /// send heartbeats every quarter of it (at most every second).
+    pub node_timeout_secs: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            node_timeout_secs: 10,
+        }
+    }
 }
 
 /// Authentication settings.

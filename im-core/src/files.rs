@@ -248,3 +248,32 @@ fn remove_stale(
 fn constant_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
+
+/// The wire form of a stored message.
+pub(crate) fn msg_frame(
+    m: crate::store::StoredMessage,
+    metas: &Metas,
+) -> crate::protocol::ServerFrame {
+    let attachment = m.attachment.as_ref().and_then(|id| metas.get(id).cloned());
+    crate::protocol::ServerFrame::Msg(crate::protocol::MsgFrame {
+        conv: m.conv,
+        seq: m.seq,
+        from: m.from,
+        body: m.body,
+        ts: m.ts,
+        client_id: m.client_id,
+        attachment,
+    })
+}
+
+/// Attachment metadata by file id.
+pub(crate) type Metas = HashMap<String, crate::protocol::AttachmentMeta>;
+
+/// Messages with the metadata of their attachments (on the pool).
+pub(crate) fn with_metas(
+    s: &dyn Store,
+    msgs: Vec<crate::store::StoredMessage>,
+) -> Result<(Vec<crate::store::StoredMessage>, Metas), StoreError> {
+    let metas = metas(s, msgs.iter().filter_map(|m| m.attachment.clone()))?;
+    Ok((msgs, metas))
+}

@@ -14,6 +14,7 @@ use tokio::sync::Semaphore;
 use crate::actors::user::KickSessions;
 use crate::actors::Core;
 use crate::blob::{BlobStore, MemoryBlobStore};
+use crate::cluster::Bus;
 use crate::config::Config;
 use crate::error::ProtoError;
 use crate::files::{self, Download, HttpRefusal};
@@ -39,6 +40,7 @@ pub struct HubBuilder {
     config: Config,
     store: Arc<dyn Store>,
     blobs: Arc<dyn BlobStore>,
+    bus: Option<Arc<dyn Bus>>,
 }
 
 impl HubBuilder {
@@ -48,17 +50,27 @@ impl HubBuilder {
         self
     }
 
+    /// Makes this hub one node of a cluster: other hubs on the same `bus`
+    /// (sharing this hub's store) see its users and it sees theirs. See
+    /// [`crate::cluster`].
+    pub fn bus(mut self, bus: Arc<dyn Bus>) -> HubBuilder {
+        self.bus = Some(bus);
+        self
+    }
+
     /// Starts the core: the writer thread, the pools and the periodic
-    /// tasks (suspension poll, stale-upload collection).
+    /// tasks (suspension poll, stale-upload collection), and joins the
+    /// cluster when there is a bus.
     pub fn start(self) -> Hub {
         let hub = Hub {
-            svc: Core::new(self.config, self.store, self.blobs),
+            svc: Core::new(self.config, self.store, self.blobs, self.bus),
             sessions: Arc::default(),
         };
         crate::telemetry::describe();
         hub.watch_suspensions();
         hub.follow_changes();
         hub.collect_files_periodically();
+        hub.svc.join_cluster();
         hub
     }
 }
@@ -83,6 +95,7 @@ impl Hub {
             config: Config::default(),
             store,
             blobs,
+            bus: None,
         }
     }
 
@@ -152,10 +165,12 @@ impl Hub {
     }
 
     /// Applies what other processes sharing the store changed (contacts,
-    /// blocks, rooms, revoked tokens) every `auth.change_poll_ms`.
+    /// blocks, rooms, revoked tokens) every `auth.change_poll_ms`; in a
+    /// cluster, when the bus says the log moved instead.
     fn follow_changes(&self) {
         let ms = self.svc.config.auth.change_poll_ms;
-        if ms == 0 {
+        let clustered = self.svc.actors.cluster.is_some();
+        if ms == 0 && !clustered {
             return;
         }
         // Find the end of the log now, before any actor loads its state.
@@ -163,6 +178,9 @@ impl Hub {
         actix_rt::spawn(async move {
             let _ = svc.follow_changes().await;
         });
+        if clustered {
+            return;
+        }
         self.every(Duration::from_millis(ms), |hub| async move {
             if let Err(e) = hub.svc.follow_changes().await {
                 tracing::warn!(error = %e, "could not read the change log");
@@ -254,6 +272,7 @@ impl Hub {
             })
             .await?;
         self.kick_suspended(&user);
+        self.svc.changed_with(Some(&user)).await;
         Ok(())
     }
 
@@ -278,6 +297,7 @@ impl Hub {
         while busy() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        self.svc.leave_cluster();
     }
 
     /// Authorizes an HTTP download of `id` by bearer token or by a signed

@@ -31,6 +31,9 @@
 //!   through one async helper on the blocking pool, the writer, the
 //!   directories, throttles, the blob store.
 //! - `writer.rs`: the group-commit thread for messages and cursors.
+//! - [`cluster`]: several hubs as one server: the [`cluster::Bus`] seam
+//!   (in-process [`cluster::MemoryBus`], NATS behind the `nats` feature),
+//!   routing to other nodes, aggregated presence, heartbeats.
 //! - [`store`]: the [`Store`] traits by domain and [`MemoryStore`];
 //!   [`blob`]: the [`blob::BlobStore`] trait for file bytes; [`files`]:
 //!   who may read a file, signed links, HTTP download authorization.
@@ -124,6 +127,7 @@
 #![warn(missing_docs)]
 
 pub mod blob;
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod files;

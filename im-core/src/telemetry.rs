@@ -16,6 +16,9 @@
 //! | `im_slow_consumer_disconnects_total` | counter | |
 //! | `im_login_throttled_total` | counter | |
 //! | `im_logins_total` | counter | `method` (`password` or `token`) |
+//! | `im_cluster_sent_total` | counter | (bus messages sent to other nodes) |
+//! | `im_cluster_received_total` | counter | (bus messages from other nodes) |
+//! | `im_cluster_nodes` | gauge | (other nodes heard from lately) |
 
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 
@@ -49,6 +52,12 @@ pub fn describe() {
         "Logins and registrations refused by a throttle."
     );
     describe_counter!("im_logins_total", "Successful logins, by method.");
+    describe_counter!("im_cluster_sent_total", "Bus messages sent to other nodes.");
+    describe_counter!(
+        "im_cluster_received_total",
+        "Bus messages received from other nodes."
+    );
+    describe_gauge!("im_cluster_nodes", "Other nodes heard from lately.");
     for name in [
         "im_frames_out_total",
         "im_messages_stored_total",
@@ -108,4 +117,19 @@ pub(crate) fn login_throttled() {
 /// A successful login by `method` (`password` or `token`).
 pub(crate) fn login(method: &'static str) {
     counter!("im_logins_total", "method" => method).increment(1);
+}
+
+/// A bus message was sent to other nodes.
+pub(crate) fn cluster_sent() {
+    counter!("im_cluster_sent_total").increment(1);
+}
+
+/// A bus message arrived from another node.
+pub(crate) fn cluster_received() {
+    counter!("im_cluster_received_total").increment(1);
+}
+
+/// How many other nodes are alive.
+pub(crate) fn cluster_nodes(n: usize) {
+    gauge!("im_cluster_nodes").set(n as f64);
 }

@@ -21,6 +21,7 @@
 
 pub mod client;
 pub mod http;
+pub mod pg;
 pub mod process;
 pub mod server;
 

@@ -19,14 +19,20 @@ pub fn server_binary() -> PathBuf {
 /// Path of example `name` (`server`, `loadgen`, ...), built from the
 /// current sources once per test process, like [`server_binary`].
 pub fn example_binary(name: &str) -> PathBuf {
-    static BINS: OnceLock<std::sync::Mutex<std::collections::HashMap<String, PathBuf>>> =
-        OnceLock::new();
+    example_binary_with(name, &[])
+}
+
+/// Like [`example_binary`], built with the examples' cargo `features`.
+pub fn example_binary_with(name: &str, features: &[&str]) -> PathBuf {
+    type Built = std::collections::HashMap<(String, Vec<String>), PathBuf>;
+    static BINS: OnceLock<std::sync::Mutex<Built>> = OnceLock::new();
     let bins = BINS.get_or_init(Default::default);
     let mut bins = bins
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    bins.entry(name.to_owned())
-        .or_insert_with(|| build_example(name))
+    let features: Vec<String> = features.iter().map(|f| f.to_string()).collect();
+    bins.entry((name.to_owned(), features.clone()))
+        .or_insert_with(|| build_example(name, &features))
         .clone()
 }
 
@@ -49,9 +55,13 @@ fn profile_args() -> Vec<String> {
 
 /// `cargo build -p im-examples --example NAME`; returns the executable
 /// cargo reports.
-fn build_example(name: &str) -> PathBuf {
-    let out = Command::new(env!("CARGO"))
-        .args(["build", "-p", "im-examples", "--example", name])
+fn build_example(name: &str, features: &[String]) -> PathBuf {
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.args(["build", "-p", "im-examples", "--example", name]);
+    if !features.is_empty() {
+        cmd.args(["--features", &features.join(",")]);
+    }
+    let out = cmd
         .args([
             "--manifest-path",
             concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml"),
@@ -66,7 +76,14 @@ fn build_example(name: &str) -> PathBuf {
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == name)
-        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        // The build's own file (`filenames`), not the copy at
+        // `examples/NAME` that a build with other features replaces.
+        .find_map(|m| {
+            m["filenames"][0]
+                .as_str()
+                .or(m["executable"].as_str())
+                .map(PathBuf::from)
+        })
         .unwrap_or_else(|| panic!("cargo reported no executable for the example {name}"))
 }
 
@@ -115,7 +132,13 @@ impl ServerProcess {
     /// Starts the server in `dir` with `store.url = sqlite://im.db`, ports
     /// chosen by the OS, bcrypt cost 4, plus `env` overrides.
     pub fn start(dir: &Path, env: &[(&str, &str)]) -> ServerProcess {
-        let mut cmd = Command::new(server_binary());
+        Self::start_binary(&server_binary(), dir, env)
+    }
+
+    /// Like [`ServerProcess::start`] with another build of the server
+    /// (from [`example_binary_with`]).
+    pub fn start_binary(bin: &Path, dir: &Path, env: &[(&str, &str)]) -> ServerProcess {
+        let mut cmd = Command::new(bin);
         cmd.current_dir(dir)
             .env("IM__TCP__LISTEN", "127.0.0.1:0")
             .env("IM__HTTP__LISTEN", "127.0.0.1:0")

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use im_core::blob::{BlobStore, MemoryBlobStore};
+use im_core::cluster::Bus;
 use im_core::{Config, Hub, MemoryStore, Store};
 use im_store::{FsBlobStore, StoreOptions, Synchronous};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -54,7 +55,7 @@ type Tweak = Arc<dyn Fn(&mut Config) + Send + Sync>;
 
 /// The one place the tests build the core: the test defaults (cheap
 /// bcrypt), then the test's changes, then the hub on `data`.
-fn new_hub(tweaks: &[Tweak], data: &TestStore) -> Hub {
+fn new_hub(tweaks: &[Tweak], data: &TestStore, bus: Option<Arc<dyn Bus>>) -> Hub {
     let mut config = Config::default();
     config.auth.bcrypt_cost = 4;
     // Tests pipeline thousands of requests and open many connections from
@@ -65,9 +66,12 @@ fn new_hub(tweaks: &[Tweak], data: &TestStore) -> Hub {
     for tweak in tweaks {
         tweak(&mut config);
     }
-    Hub::builder(data.store.clone(), data.blobs.clone())
-        .config(config)
-        .start()
+    let builder = Hub::builder(data.store.clone(), data.blobs.clone()).config(config);
+    match bus {
+        Some(bus) => builder.bus(bus),
+        None => builder,
+    }
+    .start()
 }
 
 /// An opened store (and, for SQLite, its directory and blob store). Keep
@@ -159,6 +163,7 @@ pub struct TestServerBuilder {
     transport: Transport,
     store: StoreKind,
     tweaks: Vec<Tweak>,
+    bus: Option<Arc<dyn Bus>>,
 }
 
 impl TestServerBuilder {
@@ -174,6 +179,13 @@ impl TestServerBuilder {
         self
     }
 
+    /// Makes the server one node of a cluster on `bus`; its
+    /// [`TestServer::sibling`]s join the same cluster.
+    pub fn bus(mut self, bus: Arc<dyn Bus>) -> Self {
+        self.bus = Some(bus);
+        self
+    }
+
     /// Changes the test configuration (cheap bcrypt, otherwise the
     /// defaults); several calls apply in order.
     pub fn config(mut self, f: impl Fn(&mut Config) + Send + Sync + 'static) -> Self {
@@ -184,20 +196,20 @@ impl TestServerBuilder {
     /// Starts the server; returns once it listens.
     pub fn start(self) -> TestServer {
         let data = TestStore::open(self.store);
-        TestServer::spawn(self.transport, self.tweaks, data)
+        TestServer::spawn(self.transport, self.tweaks, data, self.bus)
     }
 
     /// Starts the server on `data` (a store the test opened itself)
     /// instead of a new store of the chosen kind.
     pub fn start_on(self, data: TestStore) -> TestServer {
-        TestServer::spawn(self.transport, self.tweaks, data)
+        TestServer::spawn(self.transport, self.tweaks, data, self.bus)
     }
 
     /// Only the core, for a test that serves it itself. Call it inside a
     /// running actix system; keep the [`TestStore`] as long as the hub.
     pub fn hub(self) -> (Hub, TestStore) {
         let data = TestStore::open(self.store);
-        (new_hub(&self.tweaks, &data), data)
+        (new_hub(&self.tweaks, &data, self.bus), data)
     }
 }
 
@@ -210,6 +222,7 @@ pub struct TestServer {
     /// The transport [`TestServer::client`] connects with.
     pub transport: Transport,
     tweaks: Vec<Tweak>,
+    bus: Option<Arc<dyn Bus>>,
     data: TestStore,
     stop: Option<oneshot::Sender<()>>,
     admin: mpsc::UnboundedSender<AdminOp>,
@@ -229,6 +242,7 @@ impl TestServer {
             transport: Transport::Tcp,
             store: StoreKind::Memory,
             tweaks: Vec::new(),
+            bus: None,
         }
     }
 
@@ -237,14 +251,19 @@ impl TestServer {
         Self::builder().start()
     }
 
-    fn spawn(transport: Transport, tweaks: Vec<Tweak>, data: TestStore) -> TestServer {
+    fn spawn(
+        transport: Transport,
+        tweaks: Vec<Tweak>,
+        data: TestStore,
+        bus: Option<Arc<dyn Bus>>,
+    ) -> TestServer {
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop, stop_rx) = oneshot::channel::<()>();
         let (admin, admin_rx) = mpsc::unbounded_channel::<AdminOp>();
-        let (t, d) = (tweaks.clone(), data.clone());
+        let (t, d, b) = (tweaks.clone(), data.clone(), bus.clone());
         let thread = std::thread::spawn(move || {
             actix_rt::System::new().block_on(async move {
-                let hub = new_hub(&t, &d);
+                let hub = new_hub(&t, &d, b);
                 actix_rt::spawn(run_admin(hub.clone(), admin_rx));
                 let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
                     .await
@@ -263,6 +282,7 @@ impl TestServer {
             http,
             transport,
             tweaks,
+            bus,
             data,
             stop: Some(stop),
             admin,
@@ -274,18 +294,23 @@ impl TestServer {
     /// database would be (SQLite opened again, a memory store shared), with
     /// the same configuration.
     pub fn sibling(&self) -> TestServer {
-        Self::spawn(self.transport, self.tweaks.clone(), self.data.reopen())
+        Self::spawn(
+            self.transport,
+            self.tweaks.clone(),
+            self.data.reopen(),
+            self.bus.clone(),
+        )
     }
 
     /// Shuts this server down and starts it again on the same data and
     /// configuration (new ports), as a process restart would: the SQLite
     /// database is opened again; a memory store is kept as it is.
     pub fn restart(mut self) -> TestServer {
-        let (transport, tweaks) = (self.transport, self.tweaks.clone());
+        let (transport, tweaks, bus) = (self.transport, self.tweaks.clone(), self.bus.clone());
         self.shut_down();
         let data = self.data.reopen();
         drop(self);
-        Self::spawn(transport, tweaks, data)
+        Self::spawn(transport, tweaks, data, bus)
     }
 
     /// The data this server runs on.

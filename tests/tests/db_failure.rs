@@ -17,7 +17,6 @@
 //! `IM_TEST_POSTGRES_URL`; without them it is skipped, saying why, unless
 //! `CI` is set, where it fails.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once};
@@ -26,6 +25,7 @@ use std::time::{Duration, Instant};
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, SqliteConnection};
 use im_store::StoreOptions;
+use im_tests::pg::{postgres_url, Schema};
 use im_tests::{Client, TestServer, TestStore, PASSWORD, WAIT};
 use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
@@ -708,75 +708,13 @@ fn via_proxy(url: &str, proxy: u16) -> (String, String) {
     )
 }
 
-/// The PostgreSQL server to test against, or why there is none.
-fn postgres_url() -> Option<String> {
-    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
-    let why = if !cfg!(feature = "postgres") {
-        "im-tests built without its `postgres` feature"
-    } else {
-        match std::env::var("IM_TEST_POSTGRES_URL") {
-            Ok(u) if !u.is_empty() => return Some(u),
-            _ => "IM_TEST_POSTGRES_URL not set",
-        }
-    };
-    assert!(!ci, "CI must test the PostgreSQL store: {why}");
-    // Straight to stderr, past the test harness's capture: a skip must be
-    // seen.
-    let _ = writeln!(std::io::stderr(), "postgres test skipped: {why}");
-    None
-}
-
-/// A schema of this test run's own, dropped (directly, not through the
-/// proxy) when the test ends.
-struct Schema {
-    url: String,
-    name: String,
-}
-
-impl Schema {
-    fn new(url: &str) -> Schema {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
-        Schema {
-            url: url.to_owned(),
-            name: format!("im_dbfail_{}_{nanos}", std::process::id()),
-        }
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let (url, name) = (self.url.clone(), self.name.clone());
-        // A thread of its own: this may run on a runtime thread.
-        let dropped = std::thread::spawn(move || drop_schema(&url, &name)).join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("could not drop schema {}: {dropped:?}", self.name);
-        }
-    }
-}
-
-#[cfg(feature = "postgres")]
-fn drop_schema(url: &str, name: &str) -> Result<(), String> {
-    let mut c = diesel::PgConnection::establish(url).map_err(|e| e.to_string())?;
-    c.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
-        .map_err(|e| e.to_string())
-}
-
-/// Never called: without the feature there is no PostgreSQL test.
-#[cfg(not(feature = "postgres"))]
-fn drop_schema(_url: &str, _name: &str) -> Result<(), String> {
-    Ok(())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_down_sends_are_unavailable_then_resume() {
     watch_panics();
     let Some(url) = postgres_url() else {
         return;
     };
-    let schema = Schema::new(&url);
+    let schema = Schema::new(&url, "im_dbfail");
     let (upstream, _) = via_proxy(&url, 0);
     let mut proxy = Proxy::start(upstream).await;
     let (_, proxied) = via_proxy(&url, proxy.port);

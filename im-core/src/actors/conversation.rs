@@ -13,7 +13,7 @@ use actix::prelude::*;
 
 use crate::actors::directory::Ticket;
 use crate::actors::typing::TypingThrottle;
-use crate::actors::user::{Deliver, Emit};
+
 use crate::actors::Core;
 use crate::error::ProtoError;
 use crate::ids::{now_millis, ConvId, SessionId, UserId};
@@ -148,19 +148,10 @@ impl ConversationActor {
         }
     }
 
-    /// Sends an event to every online member.
+    /// Sends an event to every online member, on every node.
     fn broadcast(&self, frame: &Encoded, except: Option<&UserId>) {
-        for m in &self.members {
-            if Some(m) == except {
-                continue;
-            }
-            if let Some(l) = self.svc.actors.users.get(m) {
-                l.addr.do_send(Emit {
-                    frame: frame.clone(),
-                    except: None,
-                });
-            }
-        }
+        let to = self.members.iter().filter(|m| Some(*m) != except);
+        self.svc.emit_to(to, frame);
     }
 
     /// Whether `from` may post here; on refusal, answers (with the original
@@ -263,16 +254,13 @@ impl ConversationActor {
                             attachment: s.attachment,
                         })
                         .encode();
-                        for m in &members {
-                            if let Some(l) = act.svc.actors.users.get(m) {
-                                l.addr.do_send(Deliver {
-                                    conv: act.conv.clone(),
-                                    seq: a.seq,
-                                    frame: frame.clone(),
-                                    except: (*m == s.from).then_some(s.session),
-                                });
-                            }
-                        }
+                        act.svc.deliver_all(
+                            &members,
+                            &act.conv,
+                            a.seq,
+                            &frame,
+                            (&s.from, s.session),
+                        );
                     }
                 }
                 Err(e) => {

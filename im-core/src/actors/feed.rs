@@ -29,6 +29,13 @@ pub(crate) struct Feed {
     pruned: Mutex<Option<Instant>>,
 }
 
+impl Feed {
+    /// How far this process has read the log.
+    pub(crate) fn position(&self) -> u64 {
+        self.cursor.load(Ordering::Acquire)
+    }
+}
+
 impl Core {
     /// Reads the changes made since the last call and applies those of
     /// other processes. The first call only finds the end of the log.

@@ -14,6 +14,7 @@ pub(crate) mod arbiters;
 pub(crate) mod conversation;
 pub(crate) mod directory;
 pub(crate) mod feed;
+pub(crate) mod order;
 pub(crate) mod typing;
 pub(crate) mod user;
 
@@ -39,6 +40,8 @@ pub(crate) struct Actors {
     pub feed: feed::Feed,
     /// The threads actors run on.
     pub arbiters: arbiters::Arbiters,
+    /// The other nodes, when this hub is one of several.
+    pub cluster: Option<crate::cluster::route::Cluster>,
 }
 
 /// The services and the directories of live actors; cheap to clone.
@@ -60,15 +63,24 @@ impl Deref for Core {
 
 impl Core {
     /// Starts the services (writer thread, pools) with empty directories.
-    pub(crate) fn new(config: Config, store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>) -> Core {
+    pub(crate) fn new(
+        config: Config,
+        store: Arc<dyn Store>,
+        blobs: Arc<dyn BlobStore>,
+        bus: Option<Arc<dyn crate::cluster::Bus>>,
+    ) -> Core {
         let config_arbiters = config.pool.arbiters;
+        let timeout = std::time::Duration::from_secs(config.cluster.node_timeout_secs.max(1));
+        let svc = Arc::new(Services::new(config, store, blobs));
+        let cluster = bus.map(|b| crate::cluster::route::Cluster::new(b, svc.origin, timeout));
         Core {
-            svc: Arc::new(Services::new(config, store, blobs)),
+            svc,
             actors: Arc::new(Actors {
                 users: Directory::new(),
                 convs: Directory::new(),
                 feed: feed::Feed::default(),
                 arbiters: arbiters::Arbiters::start(config_arbiters),
+                cluster,
             }),
         }
     }

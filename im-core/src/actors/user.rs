@@ -15,6 +15,7 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use crate::actors::conversation::Submit;
+use crate::actors::order::{Held, Order, Ready};
 use crate::actors::typing::TypingThrottle;
 use crate::actors::Core;
 use crate::error::ProtoError;
@@ -56,12 +57,13 @@ pub struct UserActor {
     failed: bool,
     /// To whom a `typing` was last relayed, and when.
     typing: TypingThrottle<UserId>,
+    /// In a cluster: each conversation's deliveries put in `seq` order.
+    order: Option<Box<Order>>,
 }
 
 impl UserActor {
     pub(crate) fn new(svc: Core, user: UserId) -> UserActor {
         UserActor {
-            svc,
             user,
             sessions: HashMap::new(),
             contacts: HashMap::new(),
@@ -72,6 +74,8 @@ impl UserActor {
             note: None,
             failed: false,
             typing: TypingThrottle::default(),
+            order: svc.clustered().then(Box::default),
+            svc,
         }
     }
 
@@ -103,18 +107,21 @@ impl UserActor {
         }
     }
 
-    /// Tells every online mutual contact about our presence.
+    /// Tells every online mutual contact about our presence, on every
+    /// node.
     fn broadcast_presence(&self, frame: &Encoded) {
-        for (peer, state) in &self.contacts {
-            if *state == ContactState::Mutual {
-                if let Some(l) = self.svc.actors.users.get(peer) {
-                    l.addr.do_send(PresenceOf {
-                        from: self.user.clone(),
-                        frame: frame.clone(),
-                    });
-                }
-            }
-        }
+        let mutual = self
+            .contacts
+            .iter()
+            .filter(|(_, state)| **state == ContactState::Mutual)
+            .map(|(peer, _)| peer);
+        self.svc.presence_to(mutual, &self.user, frame);
+    }
+
+    /// Tells the other nodes of a cluster how we are online here.
+    fn announce(&self) {
+        let online = (!self.sessions.is_empty()).then(|| (self.status, self.note.clone()));
+        self.svc.announce(&self.user, online);
     }
 
     /// Checks whether we may message or type to `to`; the order of checks
@@ -205,6 +212,9 @@ impl UserActor {
     fn go_offline(&mut self, ctx: &mut Context<Self>) {
         crate::telemetry::user_online(-1.0);
         self.svc.set_online(&self.user, false);
+        self.announce();
+        // Still online on another node: contacts keep seeing us online.
+        let elsewhere = self.svc.online_elsewhere(&self.user);
         let now = now_millis();
         let frame = ServerFrame::offline(self.user.clone(), Some(now)).encode();
         let svc = self.svc.clone();
@@ -218,10 +228,11 @@ impl UserActor {
         // `last_seen` is stored before anyone hears we are offline, so a
         // roster read after the `presence` shows it (nothing is handled
         // meanwhile: a roster asking us waits for the write).
-        ctx.wait(
-            f.into_actor(self)
-                .map(move |(), act, _| act.broadcast_presence(&frame)),
-        );
+        ctx.wait(f.into_actor(self).map(move |(), act, _| {
+            if !elsewhere {
+                act.broadcast_presence(&frame)
+            }
+        }));
         self.try_retire(ctx);
     }
 
@@ -317,10 +328,17 @@ impl Handler<Attach> for UserActor {
             crate::telemetry::user_online(1.0);
             self.svc.online_users.fetch_add(1, Ordering::AcqRel);
             self.svc.set_online(&self.user, true);
-            self.status = Status::Online;
-            self.note = None;
-            let f = self.presence_frame().encode();
-            self.broadcast_presence(&f);
+            // Online on another node already: same status, and contacts
+            // know.
+            match self.svc.remote_presence(&self.user) {
+                Some((status, note)) => (self.status, self.note) = (status, note),
+                None => {
+                    (self.status, self.note) = (Status::Online, None);
+                    let f = self.presence_frame().encode();
+                    self.broadcast_presence(&f);
+                }
+            }
+            self.announce();
         }
         // A session whose roster cannot be read never logs in: forget it
         // as its detach would.
@@ -380,7 +398,8 @@ impl UserActor {
                     let p = match addr {
                         Some(a) => a.send(GetPresence).await.ok().flatten(),
                         None => None,
-                    };
+                    }
+                    .or_else(|| svc.remote_presence(&peer));
                     match p {
                         Some((status, note)) => entries.push(ContactEntry {
                             user: peer,
@@ -486,15 +505,101 @@ pub(crate) struct Deliver {
 impl Handler<Deliver> for UserActor {
     type Result = ();
 
-    fn handle(&mut self, msg: Deliver, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: Deliver, ctx: &mut Context<Self>) {
+        let Some(order) = self.order.as_mut() else {
+            return self.hand_out(&msg.conv, msg.seq, &msg.frame, msg.except);
+        };
+        let held = Held {
+            frame: msg.frame,
+            except: msg.except,
+        };
+        let ready = order.arrive(&msg.conv, msg.seq, held);
+        self.hand_out_ready(msg.conv, ready, ctx);
+    }
+}
+
+impl UserActor {
+    /// A message to every session but `except`.
+    fn hand_out(&mut self, conv: &ConvId, seq: u64, frame: &Encoded, except: Option<SessionId>) {
         let limit = self.hold_limit();
         for (id, slot) in self.sessions.iter_mut() {
-            if Some(*id) != msg.except {
-                Self::emit_to(slot, Some((msg.conv.clone(), msg.seq)), &msg.frame, limit);
+            if Some(*id) != except {
+                Self::emit_to(slot, Some((conv.clone(), seq)), frame, limit);
             }
         }
     }
+
+    /// Hands out what is in order; a gap that just opened is given a
+    /// moment to close through the bus, then filled from the store.
+    fn hand_out_ready(&mut self, conv: ConvId, (ready, gap): Ready, ctx: &mut Context<Self>) {
+        for (seq, h) in ready {
+            self.hand_out(&conv, seq, &h.frame, h.except);
+        }
+        if gap.is_some() {
+            ctx.run_later(GAP_WAIT, move |act, ctx| act.fill_gap(conv, ctx));
+        }
+    }
+
+    fn fill_gap(&mut self, conv: ConvId, ctx: &mut Context<Self>) {
+        let Some((after, before)) = self.order.as_ref().and_then(|o| o.open_gap(&conv)) else {
+            return;
+        };
+        let (c, user) = (conv.clone(), self.user.clone());
+        let take = (before - after - 1).min(1000) as usize;
+        let svc = self.svc.clone();
+        let fetch = async move {
+            svc.db(move |s| {
+                let msgs = s.messages_after(&c, after, take)?;
+                // Room messages from before the user joined are not theirs.
+                let since = match &c {
+                    ConvId::Room(r) => s
+                        .room_members(r)?
+                        .into_iter()
+                        .find(|m| m.user == user)
+                        .map_or(i64::MAX, |m| m.joined_at),
+                    ConvId::Direct(..) => 0,
+                };
+                let msgs = msgs
+                    .into_iter()
+                    .filter(|m| m.seq < before && m.ts >= since)
+                    .collect();
+                crate::files::with_metas(s, msgs)
+            })
+            .await
+        };
+        ctx.spawn(fetch.into_actor(self).map(move |r, act, ctx| {
+            let found = match r {
+                Ok((msgs, metas)) => msgs
+                    .into_iter()
+                    .map(|m| {
+                        let seq = m.seq;
+                        let frame = crate::files::msg_frame(m, &metas).encode();
+                        (
+                            seq,
+                            Held {
+                                frame,
+                                except: None,
+                            },
+                        )
+                    })
+                    .collect(),
+                Err(e) => {
+                    tracing::warn!(error = %e.message, "gap not filled from the store");
+                    Vec::new()
+                }
+            };
+            let Some(order) = act.order.as_mut() else {
+                return;
+            };
+            let ready = order.filled(&conv, found);
+            act.hand_out_ready(conv, ready, ctx);
+        }));
+    }
 }
+
+/// How long a gap in a conversation's deliveries may stay open before it
+/// is filled from the store.
+const GAP_WAIT: Duration = Duration::from_millis(100);
 
 /// Any other event for this user's sessions.
 #[derive(Message)]
@@ -565,7 +670,30 @@ impl Handler<SetPresence> for UserActor {
             let f = self.presence_frame().encode();
             self.emit(&f, Some(msg.session));
             self.broadcast_presence(&f);
+            self.announce();
         }
+    }
+}
+
+/// The user's status changed on another node: our sessions see it, and
+/// rosters read here show it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct AdoptPresence {
+    pub status: Status,
+    pub note: Option<String>,
+}
+
+impl Handler<AdoptPresence> for UserActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: AdoptPresence, _: &mut Context<Self>) {
+        if self.sessions.is_empty() || (self.status, &self.note) == (msg.status, &msg.note) {
+            return;
+        }
+        (self.status, self.note) = (msg.status, msg.note);
+        let f = self.presence_frame().encode();
+        self.emit(&f, None);
     }
 }
 
@@ -692,12 +820,7 @@ impl Handler<TypingTo> for UserActor {
             if !act.typing.allow(to) {
                 return;
             }
-            if let Some(l) = act.svc.actors.users.get(to) {
-                l.addr.do_send(Emit {
-                    frame,
-                    except: None,
-                });
-            }
+            act.svc.emit_to(std::iter::once(to), &frame);
         };
         match self.dm_check(&msg.to) {
             DmCheck::Allowed => send(self, &msg.to, msg.reply),

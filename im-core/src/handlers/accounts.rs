@@ -346,6 +346,7 @@ pub(crate) async fn revoke_device(me: &Ctx, device: &str, reply: ReplyTo) {
     });
     match revoked.await {
         Ok(true) => {
+            me.svc.changed().await;
             reply.ok(Reply::Empty);
             me.user_addr
                 .do_send(KickSessions::device(device.to_owned()));
@@ -421,7 +422,9 @@ async fn set_password(me: &Ctx, old: &str, new: &str) -> Result<(), ProtoError> 
             let keep = keep.then(|| mine.to_string());
             Services::publish(origin, s, &Change::TokensRevoked { user: u, keep })
         })
-        .await
+        .await?;
+    me.svc.changed().await;
+    Ok(())
 }
 
 /// `logout`: revokes this device's token, replies, and has the session

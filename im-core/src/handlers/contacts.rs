@@ -91,7 +91,10 @@ pub(crate) async fn apply(me: Ctx, op: Op, peer: String, reply: ReplyTo) {
                 })
                 .await;
             match stored {
-                Ok(()) => tell(&me, &peer, change, reply).await,
+                Ok(()) => {
+                    me.svc.changed().await;
+                    tell(&me, &peer, change, reply).await
+                }
                 Err(e) => reply.err(e),
             }
         }
@@ -247,10 +250,13 @@ async fn tell(me: &Ctx, peer: &UserId, mut c: Change, reply: ReplyTo) {
         state: c.peer_state,
         we_block: None,
         they_block: c.block,
-        events: c.peer_events,
+        events: c.peer_events.clone(),
         except: None,
     };
     // A peer without a live actor loads the stored state when it starts.
+    for frame in &c.peer_events {
+        me.svc.emit_remote(std::iter::once(peer), frame);
+    }
     let peer_actor = me.svc.actors.users.get(peer);
     let peer_done = async {
         if let Some(l) = peer_actor {
@@ -266,6 +272,7 @@ async fn tell(me: &Ctx, peer: &UserId, mut c: Change, reply: ReplyTo) {
     // included); other changes' events to my other sessions only.
     let except = (!c.mutual).then_some(me.session);
     for frame in c.my_events {
+        me.svc.emit_remote(std::iter::once(&me.user), &frame);
         me.user_addr.do_send(Emit { frame, except });
     }
 }
@@ -277,6 +284,9 @@ async fn presence_of(svc: &Core, user: &UserId) -> ServerFrame {
         if let Ok(Some((status, note))) = l.addr.send(GetPresence).await {
             return ServerFrame::online(user.clone(), status, note);
         }
+    }
+    if let Some((status, note)) = svc.remote_presence(user) {
+        return ServerFrame::online(user.clone(), status, note);
     }
     let u = user.clone();
     let last_seen = svc

@@ -2,14 +2,14 @@
 
 use crate::actors::conversation::{Submit, TypingIn};
 use crate::actors::user::{Emit, SendDirect, TypingTo};
-use crate::error::{ProtoError, StoreError};
+use crate::error::ProtoError;
 use crate::files::{self, attachment_meta};
 use crate::handlers::{Ctx, Route};
 use crate::ids::{ConvId, RoomName, UserId};
 use crate::protocol::AttachmentMeta;
-use crate::protocol::{ConvEntry, MsgFrame, Reply, ServerFrame};
+use crate::protocol::{ConvEntry, Reply, ServerFrame};
 use crate::reply::ReplyTo;
-use crate::store::{CursorUpdate, Store, StoredMessage};
+use crate::store::CursorUpdate;
 
 /// Longest `client_id`, in characters.
 pub const MAX_CLIENT_ID_CHARS: usize = 64;
@@ -19,31 +19,7 @@ const HISTORY_MAX: i64 = 200;
 /// A history page stops early past this many bytes of frames.
 const HISTORY_PAGE_BYTES: usize = 1 << 20;
 
-/// The wire form of a stored message.
-pub(crate) fn msg_frame(m: StoredMessage, metas: &Metas) -> ServerFrame {
-    let attachment = m.attachment.as_ref().and_then(|id| metas.get(id).cloned());
-    ServerFrame::Msg(MsgFrame {
-        conv: m.conv,
-        seq: m.seq,
-        from: m.from,
-        body: m.body,
-        ts: m.ts,
-        client_id: m.client_id,
-        attachment,
-    })
-}
-
-/// Attachment metadata by file id.
-pub(crate) type Metas = std::collections::HashMap<String, AttachmentMeta>;
-
-/// Messages with the metadata of their attachments (on the pool).
-pub(crate) fn with_metas(
-    s: &dyn Store,
-    msgs: Vec<StoredMessage>,
-) -> Result<(Vec<StoredMessage>, Metas), StoreError> {
-    let metas = files::metas(s, msgs.iter().filter_map(|m| m.attachment.clone()))?;
-    Ok((msgs, metas))
-}
+pub(crate) use crate::files::{msg_frame, with_metas};
 
 /// The recipient of a `msg.send` or `typing`, validated in protocol order.
 enum Target {
@@ -233,13 +209,9 @@ pub(crate) async fn ack(me: Ctx, conv: String, seq: u64, read: bool, reply: Repl
                     frame: frame.clone(),
                     except: Some(me.session),
                 });
+                me.svc.emit_remote(std::iter::once(&me.user), &frame);
                 if let Some(peer) = conv.peer_of(&me.user) {
-                    if let Some(l) = me.svc.actors.users.get(peer) {
-                        l.addr.do_send(Emit {
-                            frame,
-                            except: None,
-                        });
-                    }
+                    me.svc.emit_to(std::iter::once(peer), &frame);
                 }
             }
         }

@@ -158,12 +158,14 @@ pub(crate) async fn create(
             _ticket: Some(l.ticket),
         });
     }
+    let frame = ServerFrame::RoomJoined {
+        room: name,
+        user: me.user.clone(),
+    }
+    .encode();
+    me.svc.emit_remote(std::iter::once(&me.user), &frame);
     me.user_addr.do_send(Emit {
-        frame: ServerFrame::RoomJoined {
-            room: name,
-            user: me.user.clone(),
-        }
-        .encode(),
+        frame,
         except: Some(me.session),
     });
     Ok(Reply::Conv { conv })
@@ -231,6 +233,7 @@ pub(crate) async fn join(me: &Ctx, name: &str) -> Result<Reply, ProtoError> {
         })
         .await?
     {
+        me.svc.changed().await;
         let frame = ServerFrame::RoomJoined {
             room: name.clone(),
             user: me.user.clone(),
@@ -255,6 +258,7 @@ pub(crate) async fn leave(me: &Ctx, name: &str) -> Result<Reply, ProtoError> {
             Services::publish(origin, s, &Change::Room { room: n })
         })
         .await?;
+    me.svc.changed().await;
     let frame = ServerFrame::RoomLeft {
         room: name.clone(),
         user: me.user.clone(),
@@ -283,6 +287,7 @@ pub(crate) async fn invite(me: &Ctx, name: &str, user: &str) -> Result<Reply, Pr
     if !exists {
         return Err(ProtoError::not_found("no such user"));
     }
+    me.svc.changed().await;
     if st.member(&me.user).is_none() {
         return Err(ProtoError::forbidden("only members may invite"));
     }
@@ -310,16 +315,12 @@ pub(crate) async fn invite(me: &Ctx, name: &str, user: &str) -> Result<Reply, Pr
             "this user has {max} invitations waiting"
         )));
     }
-    if let Some(l) = me.svc.actors.users.get(&invitee) {
-        l.addr.do_send(Emit {
-            frame: ServerFrame::RoomInvited {
-                room: name,
-                from: me.user.clone(),
-            }
-            .encode(),
-            except: None,
-        });
+    let frame = ServerFrame::RoomInvited {
+        room: name,
+        from: me.user.clone(),
     }
+    .encode();
+    me.svc.emit_to(std::iter::once(&invitee), &frame);
     Ok(Reply::Empty)
 }
 
@@ -404,6 +405,7 @@ pub(crate) async fn kick(me: &Ctx, name: &str, user: &str) -> Result<Reply, Prot
     if !exists {
         return Err(ProtoError::not_found("no such user"));
     }
+    me.svc.changed().await;
     if was_member {
         let frame = ServerFrame::RoomLeft {
             room: name.clone(),
@@ -427,5 +429,6 @@ pub(crate) async fn unban(me: &Ctx, name: &str, user: &str) -> Result<Reply, Pro
             Services::publish(origin, s, &Change::Room { room: name })
         })
         .await?;
+    me.svc.changed().await;
     Ok(Reply::Empty)
 }

@@ -510,6 +510,11 @@ impl Encoded {
         std::str::from_utf8(&self.0).unwrap_or("")
     }
 
+    /// A frame encoded elsewhere (another node), as JSON text.
+    pub(crate) fn from_text(s: String) -> Encoded {
+        Encoded(Bytes::from(s))
+    }
+
     /// The underlying shared buffer.
     pub fn bytes(&self) -> Bytes {
         self.0.clone()

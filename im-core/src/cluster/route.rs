@@ -1,0 +1,610 @@
+//! The hub's side of the bus: events for users go to their actors here and
+//! to every other node where they have sessions (one bus message per node,
+//! not per user); presence is aggregated over the nodes; heartbeats find
+//! dead nodes; "the change log moved" makes every node read it at once,
+//! acknowledged, so control takes effect everywhere with its `ok`.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use actix::Addr;
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+
+use super::view::View;
+use super::wire::{Envelope, Event, Online, Wire};
+use super::{Bus, Dest, NodeId, INBOX};
+use crate::actors::user::{AdoptPresence, Deliver, Emit, KickSessions, PresenceOf, UserActor};
+use crate::actors::Core;
+use crate::ids::{now_millis, ConvId, SessionId, UserId};
+use crate::protocol::{Encoded, ServerFrame, Status};
+use crate::store::ContactState;
+
+/// This node's place in a cluster.
+pub(crate) struct Cluster {
+    bus: Arc<dyn Bus>,
+    /// This node (the hub's change-log origin).
+    pub node: NodeId,
+    /// Longest silence before a node counts as dead.
+    pub timeout: Duration,
+    view: Mutex<View>,
+    /// Users online here, as announced.
+    local: Mutex<HashMap<UserId, Online>>,
+    /// Users who went offline here while online on another node: if that
+    /// node lets go at the same moment, both would think the other still
+    /// holds them, so the last word on them comes from here.
+    suppressed: Mutex<HashSet<UserId>>,
+    /// Control changes waiting for other nodes' acknowledgements.
+    acks: Mutex<HashMap<u64, Waiting>>,
+    next_ack: AtomicU64,
+}
+
+/// The nodes a change still waits for, and who to tell when none is left.
+type Waiting = (HashSet<NodeId>, Option<oneshot::Sender<()>>);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Cluster {
+    /// This node (`node`) on `bus`.
+    pub fn new(bus: Arc<dyn Bus>, node: NodeId, timeout: Duration) -> Cluster {
+        Cluster {
+            bus,
+            node,
+            timeout,
+            view: Mutex::default(),
+            local: Mutex::default(),
+            suppressed: Mutex::default(),
+            acks: Mutex::default(),
+            next_ack: AtomicU64::new(1),
+        }
+    }
+
+    fn say(&self, to: Dest, msg: Wire) {
+        let payload = Envelope {
+            from: self.node,
+            msg,
+        }
+        .encode();
+        crate::telemetry::cluster_sent();
+        self.bus.send(to, payload);
+    }
+
+    /// Heartbeats go this often.
+    fn beat(&self) -> Duration {
+        (self.timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(1))
+    }
+
+    /// Completes the acknowledgements `node` will never send.
+    fn release_acks(&self, node: NodeId) {
+        let mut acks = lock(&self.acks);
+        for (waiting, done) in acks.values_mut() {
+            waiting.remove(&node);
+            if waiting.is_empty() {
+                if let Some(tx) = done.take() {
+                    let _ = tx.send(());
+                }
+            }
+        }
+        acks.retain(|_, (_, done)| done.is_some());
+    }
+}
+
+impl Core {
+    fn cluster(&self) -> Option<&Cluster> {
+        self.actors.cluster.as_ref()
+    }
+
+    /// Whether this hub is one node of several.
+    pub(crate) fn clustered(&self) -> bool {
+        self.actors.cluster.is_some()
+    }
+
+    /// Hands `users` an event: local actors through `local`, other nodes
+    /// (where those users have sessions) one `ToUsers` each.
+    fn fan<'a>(
+        &self,
+        users: impl IntoIterator<Item = &'a UserId>,
+        local: impl Fn(&Addr<UserActor>),
+        event: impl FnOnce() -> Event,
+    ) {
+        let mut remote: HashMap<NodeId, Vec<String>> = HashMap::new();
+        let view = self.cluster().map(|c| lock(&c.view));
+        for u in users {
+            if let Some(l) = self.actors.users.get(u) {
+                local(&l.addr);
+            }
+            if let Some(v) = &view {
+                for n in v.nodes_of(u) {
+                    remote.entry(n).or_default().push(u.as_str().to_owned());
+                }
+            }
+        }
+        drop(view);
+        let (Some(c), false) = (self.cluster(), remote.is_empty()) else {
+            return;
+        };
+        let event = event();
+        for (n, users) in remote {
+            c.say(
+                Dest::Node(n),
+                Wire::ToUsers {
+                    users,
+                    event: event.clone(),
+                },
+            );
+        }
+    }
+
+    /// A stored message to every member's sessions, but the sending one.
+    pub(crate) fn deliver(
+        &self,
+        members: &[UserId],
+        conv: &ConvId,
+        seq: u64,
+        frame: &Encoded,
+        sender: (&UserId, SessionId),
+    ) {
+        for m in members {
+            let except = (m == sender.0).then_some(sender.1);
+            self.fan(
+                std::iter::once(m),
+                |a| {
+                    a.do_send(Deliver {
+                        conv: conv.clone(),
+                        seq,
+                        frame: frame.clone(),
+                        except,
+                    })
+                },
+                || Event::Deliver {
+                    conv: conv.to_string(),
+                    seq,
+                    frame: frame.as_str().to_owned(),
+                },
+            );
+        }
+    }
+
+    /// Like [`Core::deliver`] for many members at once (rooms): one bus
+    /// message per node.
+    pub(crate) fn deliver_all(
+        &self,
+        members: &[UserId],
+        conv: &ConvId,
+        seq: u64,
+        frame: &Encoded,
+        sender: (&UserId, SessionId),
+    ) {
+        if self.cluster().is_none() || members.len() < 3 {
+            return self.deliver(members, conv, seq, frame, sender);
+        }
+        self.deliver(std::slice::from_ref(sender.0), conv, seq, frame, sender);
+        self.fan(
+            members.iter().filter(|m| *m != sender.0),
+            |a| {
+                a.do_send(Deliver {
+                    conv: conv.clone(),
+                    seq,
+                    frame: frame.clone(),
+                    except: None,
+                })
+            },
+            || Event::Deliver {
+                conv: conv.to_string(),
+                seq,
+                frame: frame.as_str().to_owned(),
+            },
+        );
+    }
+
+    /// Any other event to these users' sessions, on every node.
+    pub(crate) fn emit_to<'a>(&self, users: impl IntoIterator<Item = &'a UserId>, frame: &Encoded) {
+        self.fan(
+            users,
+            |a| {
+                a.do_send(Emit {
+                    frame: frame.clone(),
+                    except: None,
+                })
+            },
+            || Event::Emit {
+                frame: frame.as_str().to_owned(),
+            },
+        );
+    }
+
+    /// An event to these users' sessions on other nodes only (this node's
+    /// got it already).
+    pub(crate) fn emit_remote<'a>(
+        &self,
+        users: impl IntoIterator<Item = &'a UserId>,
+        frame: &Encoded,
+    ) {
+        if self.cluster().is_some() {
+            self.fan(
+                users,
+                |_| {},
+                || Event::Emit {
+                    frame: frame.as_str().to_owned(),
+                },
+            );
+        }
+    }
+
+    /// `from`'s presence frame to these contacts, on every node.
+    pub(crate) fn presence_to<'a>(
+        &self,
+        peers: impl IntoIterator<Item = &'a UserId>,
+        from: &UserId,
+        frame: &Encoded,
+    ) {
+        self.fan(
+            peers,
+            |a| {
+                a.do_send(PresenceOf {
+                    from: from.clone(),
+                    frame: frame.clone(),
+                })
+            },
+            || Event::Presence {
+                from: from.as_str().to_owned(),
+                frame: frame.as_str().to_owned(),
+            },
+        );
+    }
+
+    /// Whether `user` has a session on this node or another.
+    pub(crate) fn is_online(&self, user: &UserId) -> bool {
+        crate::services::Services::is_online(self, user) || self.online_elsewhere(user)
+    }
+
+    /// Whether `user` has a session on another node.
+    pub(crate) fn online_elsewhere(&self, user: &UserId) -> bool {
+        self.remote_presence(user).is_some()
+    }
+
+    /// `user`'s status and note on another node.
+    pub(crate) fn remote_presence(&self, user: &UserId) -> Option<(Status, Option<String>)> {
+        let c = self.cluster()?;
+        lock(&c.view).presence(user).map(|o| (o.status, o.note))
+    }
+
+    /// Tells the other nodes `user` is online here as `online`, or (None)
+    /// no longer.
+    pub(crate) fn announce(&self, user: &UserId, online: Option<(Status, Option<String>)>) {
+        let Some(c) = self.cluster() else {
+            return;
+        };
+        let online = online.map(|(status, note)| Online { status, note });
+        match &online {
+            Some(o) => {
+                lock(&c.local).insert(user.clone(), o.clone());
+                lock(&c.suppressed).remove(user);
+            }
+            None => {
+                lock(&c.local).remove(user);
+                if self.online_elsewhere(user) {
+                    lock(&c.suppressed).insert(user.clone());
+                }
+            }
+        }
+        c.say(
+            Dest::All,
+            Wire::Presence {
+                user: user.as_str().to_owned(),
+                online,
+            },
+        );
+    }
+
+    /// After a control change is in the change log: every other node
+    /// reads the log now, and this returns once they all have (or the node
+    /// timeout passed), so the change holds everywhere with its `ok`.
+    pub(crate) async fn changed(&self) {
+        self.changed_with(None).await
+    }
+
+    /// Like [`Core::changed`], also closing `suspended`'s sessions on
+    /// every node.
+    pub(crate) async fn changed_with(&self, suspended: Option<&UserId>) {
+        let Some(c) = self.cluster() else {
+            return;
+        };
+        let nodes: HashSet<NodeId> = lock(&c.view).nodes().into_iter().collect();
+        if nodes.is_empty() {
+            return;
+        }
+        let id = c.next_ack.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        lock(&c.acks).insert(id, (nodes, Some(tx)));
+        c.say(
+            Dest::All,
+            Wire::Changes {
+                ack: Some(id),
+                suspended: suspended.map(|u| u.as_str().to_owned()),
+            },
+        );
+        if tokio::time::timeout(c.timeout, rx).await.is_err() {
+            tracing::warn!("a node did not confirm a change in time");
+        }
+        lock(&c.acks).remove(&id);
+    }
+
+    /// Joins the bus: the inbound loop, heartbeats, a `Hello` so the
+    /// others say who is online on them.
+    pub(crate) fn join_cluster(&self) {
+        let Some(c) = self.cluster() else {
+            return;
+        };
+        let (tx, mut rx) = mpsc::channel::<Bytes>(INBOX);
+        c.bus.attach(c.node, tx);
+        let weak = self.downgrade();
+        actix_rt::spawn(async move {
+            while let Some(payload) = rx.recv().await {
+                let Some(core) = weak.upgrade() else {
+                    return;
+                };
+                match Envelope::decode(&payload) {
+                    Some(e) => core.on_wire(e),
+                    None => tracing::warn!("undecodable bus payload dropped"),
+                }
+            }
+        });
+        let weak = self.downgrade();
+        let beat = c.beat();
+        actix_rt::spawn(async move {
+            let mut tick = tokio::time::interval(beat);
+            loop {
+                tick.tick().await;
+                let Some(core) = weak.upgrade() else {
+                    return;
+                };
+                core.heartbeat();
+            }
+        });
+        c.say(Dest::All, Wire::Hello);
+    }
+
+    /// Tells the other nodes this one is going.
+    pub(crate) fn leave_cluster(&self) {
+        if let Some(c) = self.cluster() {
+            c.say(Dest::All, Wire::Bye);
+        }
+    }
+
+    fn heartbeat(&self) {
+        let Some(c) = self.cluster() else {
+            return;
+        };
+        let change_id = self.actors.feed.position();
+        c.say(Dest::All, Wire::Heartbeat { change_id });
+        let silent = lock(&c.view).silent(c.timeout);
+        for n in silent {
+            tracing::warn!(node = n, "node silent for too long: taken as dead");
+            self.node_gone(n);
+        }
+        crate::telemetry::cluster_nodes(lock(&c.view).nodes().len());
+    }
+
+    fn node_gone(&self, node: NodeId) {
+        let Some(c) = self.cluster() else {
+            return;
+        };
+        tracing::info!(node, "node gone");
+        let offline = lock(&c.view).forget(node);
+        c.release_acks(node);
+        self.offline_everywhere(offline, true);
+    }
+
+    /// Users no longer online on any node: their contacts here (`local`)
+    /// or everywhere learn it, and `last_seen` is stored.
+    fn offline_everywhere(&self, users: Vec<UserId>, local: bool) {
+        for user in users {
+            if self.is_online(&user) {
+                continue;
+            }
+            let now = now_millis();
+            let frame = ServerFrame::offline(user.clone(), Some(now)).encode();
+            if local {
+                self.tell_local_contacts(user, frame, Some(now));
+            } else {
+                self.tell_contacts(user, frame, Some(now));
+            }
+        }
+    }
+
+    /// `user`'s mutual contacts, read from the store (the user's actor is
+    /// on another node, or gone); with `seen`, `last_seen` is stored first.
+    async fn mutual_contacts(&self, user: &UserId, seen: Option<i64>) -> Vec<UserId> {
+        let u = user.clone();
+        let contacts = self
+            .db(move |s| {
+                if let Some(at) = seen {
+                    // Several nodes may write this: the same moment, give or take.
+                    s.set_last_seen(&u, at)?;
+                }
+                s.contacts(&u)
+            })
+            .await
+            .unwrap_or_default();
+        contacts
+            .into_iter()
+            .filter(|(_, st)| *st == ContactState::Mutual)
+            .map(|(u, _)| u)
+            .collect()
+    }
+
+    /// `user`'s presence `frame` to their mutual contacts on this node.
+    fn tell_local_contacts(&self, user: UserId, frame: Encoded, seen: Option<i64>) {
+        let core = self.clone();
+        actix_rt::spawn(async move {
+            for peer in core.mutual_contacts(&user, seen).await {
+                if let Some(l) = core.actors.users.get(&peer) {
+                    l.addr.do_send(PresenceOf {
+                        from: user.clone(),
+                        frame: frame.clone(),
+                    });
+                }
+            }
+        });
+    }
+
+    /// `user`'s presence `frame` to their mutual contacts on every node.
+    fn tell_contacts(&self, user: UserId, frame: Encoded, seen: Option<i64>) {
+        let core = self.clone();
+        actix_rt::spawn(async move {
+            let mutual = core.mutual_contacts(&user, seen).await;
+            core.presence_to(&mutual, &user, &frame);
+        });
+    }
+
+    fn on_wire(&self, e: Envelope) {
+        let Some(c) = self.cluster() else {
+            return;
+        };
+        if e.from == c.node {
+            return;
+        }
+        crate::telemetry::cluster_received();
+        let from = e.from;
+        let new = lock(&c.view).heard(from);
+        if new {
+            tracing::info!(node = from, "node joined");
+        }
+        if new && !matches!(e.msg, Wire::Hello | Wire::Snapshot { .. }) {
+            // A node we did not know: ask who is online there.
+            c.say(Dest::Node(from), Wire::Hello);
+        }
+        match e.msg {
+            Wire::Heartbeat { change_id } => {
+                if change_id > self.actors.feed.position() {
+                    self.read_changes(None);
+                }
+            }
+            Wire::Hello => {
+                let users = lock(&c.local)
+                    .iter()
+                    .map(|(u, o)| (u.as_str().to_owned(), o.clone()))
+                    .collect();
+                c.say(Dest::Node(from), Wire::Snapshot { users });
+            }
+            Wire::Snapshot { users } => {
+                let users = users
+                    .into_iter()
+                    .filter_map(|(u, o)| Some((UserId::parse(&u)?, o)))
+                    .collect();
+                let (offline, online) = lock(&c.view).replace(from, users);
+                self.offline_everywhere(offline, true);
+                // After NATS came back, say, contacts here saw them go.
+                for (user, o) in online {
+                    if !crate::services::Services::is_online(self, &user) {
+                        let frame = ServerFrame::online(user.clone(), o.status, o.note).encode();
+                        self.tell_local_contacts(user, frame, None);
+                    }
+                }
+            }
+            Wire::Presence { user, online } => self.on_presence(from, &user, online),
+            Wire::ToUsers { users, event } => self.on_event(&users, event),
+            Wire::Changes { ack, suspended } => {
+                if let Some(u) = suspended.as_deref().and_then(UserId::parse) {
+                    if let Some(l) = self.actors.users.get(&u) {
+                        l.addr.do_send(KickSessions::suspended());
+                    }
+                }
+                self.read_changes(ack.map(|id| (from, id)))
+            }
+            Wire::Ack { id } => {
+                let mut acks = lock(&c.acks);
+                if let Some((waiting, done)) = acks.get_mut(&id) {
+                    waiting.remove(&from);
+                    if waiting.is_empty() {
+                        if let Some(tx) = done.take() {
+                            let _ = tx.send(());
+                        }
+                    }
+                }
+            }
+            Wire::Bye => self.node_gone(from),
+        }
+    }
+
+    fn on_presence(&self, from: NodeId, user: &str, online: Option<Online>) {
+        let (Some(c), Some(user)) = (self.cluster(), UserId::parse(user)) else {
+            return;
+        };
+        if let (Some(o), Some(l)) = (&online, self.actors.users.get(&user)) {
+            l.addr.do_send(AdoptPresence {
+                status: o.status,
+                note: o.note.clone(),
+            });
+        }
+        let gone = online.is_none();
+        let (_, still) = lock(&c.view).set(from, &user, online);
+        if gone && !still && lock(&c.suppressed).remove(&user) {
+            self.offline_everywhere(vec![user], false);
+        }
+    }
+
+    fn on_event(&self, users: &[String], event: Event) {
+        let users = users.iter().filter_map(|u| UserId::parse(u));
+        match event {
+            Event::Deliver { conv, seq, frame } => {
+                let Some(conv) = ConvId::parse(&conv) else {
+                    return;
+                };
+                let frame = Encoded::from_text(frame);
+                for u in users {
+                    if let Some(l) = self.actors.users.get(&u) {
+                        l.addr.do_send(Deliver {
+                            conv: conv.clone(),
+                            seq,
+                            frame: frame.clone(),
+                            except: None,
+                        });
+                    }
+                }
+            }
+            Event::Emit { frame } => {
+                let frame = Encoded::from_text(frame);
+                for u in users {
+                    if let Some(l) = self.actors.users.get(&u) {
+                        l.addr.do_send(Emit {
+                            frame: frame.clone(),
+                            except: None,
+                        });
+                    }
+                }
+            }
+            Event::Presence { from, frame } => {
+                let (Some(from), frame) = (UserId::parse(&from), Encoded::from_text(frame)) else {
+                    return;
+                };
+                for u in users {
+                    if let Some(l) = self.actors.users.get(&u) {
+                        l.addr.do_send(PresenceOf {
+                            from: from.clone(),
+                            frame: frame.clone(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads the change log now; then acknowledges to `ack`'s node.
+    fn read_changes(&self, ack: Option<(NodeId, u64)>) {
+        let core = self.clone();
+        actix_rt::spawn(async move {
+            if let Err(e) = core.follow_changes().await {
+                tracing::warn!(error = %e, "could not read the change log");
+            }
+            if let (Some(c), Some((node, id))) = (core.cluster(), ack) {
+                c.say(Dest::Node(node), Wire::Ack { id });
+            }
+        });
+    }
+}
