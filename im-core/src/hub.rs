@@ -70,6 +70,7 @@ impl HubBuilder {
         hub.watch_suspensions();
         hub.follow_changes();
         hub.collect_files_periodically();
+        hub.flush_touches_periodically();
         hub.svc.join_cluster();
         hub
     }
@@ -146,6 +147,15 @@ impl Hub {
                 }
             },
         );
+    }
+
+    /// Stores token logins' `last_login` about once a second.
+    fn flush_touches_periodically(&self) {
+        self.every(Duration::from_secs(1), |hub| async move {
+            if let Err(e) = hub.svc.flush_touches().await {
+                tracing::debug!(error = %e, "last logins not stored yet");
+            }
+        });
     }
 
     /// Polls the store for suspended accounts and closes the sessions of
@@ -296,6 +306,9 @@ impl Hub {
             || self.sessions.count() > 0 || self.svc.online_users.load(Ordering::Acquire) > 0;
         while busy() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if let Err(e) = self.svc.flush_touches().await {
+            tracing::warn!(error = %e, "last logins not stored");
         }
         self.svc.leave_cluster();
     }

@@ -74,6 +74,9 @@ pub(crate) struct Services {
     /// Who is online (room presence), kept by the user actors: in by the
     /// first session's `presence`, out before the last one's `offline`.
     online: std::sync::RwLock<std::collections::HashSet<crate::ids::UserId>>,
+    /// Token logins not yet written as `last_login`: stored together about
+    /// once a second ([`Services::flush_touches`]), not one commit each.
+    touches: Mutex<HashMap<(crate::ids::UserId, String), crate::ids::Millis>>,
 }
 
 impl Services {
@@ -98,8 +101,56 @@ impl Services {
             origin: rand::random::<u64>() >> 1,
             online_users: Default::default(),
             online: Default::default(),
+            touches: Default::default(),
             config,
         }
+    }
+
+    /// Notes a token login of `device`, to store with the next flush.
+    pub(crate) fn touch_later(
+        &self,
+        user: &crate::ids::UserId,
+        device: &str,
+        at: crate::ids::Millis,
+    ) {
+        if let Ok(mut t) = self.touches.lock() {
+            let e = t.entry((user.clone(), device.to_owned())).or_insert(at);
+            *e = (*e).max(at);
+        }
+    }
+
+    /// `user`'s token logins not stored yet: device and when.
+    pub(crate) fn pending_touches(
+        &self,
+        user: &crate::ids::UserId,
+    ) -> HashMap<String, crate::ids::Millis> {
+        self.touches.lock().map_or_else(
+            |_| HashMap::new(),
+            |t| {
+                t.iter()
+                    .filter(|((u, _), _)| u == user)
+                    .map(|((_, d), at)| (d.clone(), *at))
+                    .collect()
+            },
+        )
+    }
+
+    /// Stores the pending token logins in one transaction; kept for the
+    /// next try if the store fails.
+    pub(crate) async fn flush_touches(&self) -> Result<usize, ProtoError> {
+        let taken: Vec<_> = match self.touches.lock() {
+            Ok(mut t) if !t.is_empty() => t.drain().map(|((u, d), at)| (u, d, at)).collect(),
+            _ => return Ok(0),
+        };
+        let n = taken.len();
+        let batch = taken.clone();
+        if let Err(e) = self.db(move |s| s.touch_devices(&batch)).await {
+            for (u, d, at) in taken {
+                self.touch_later(&u, &d, at);
+            }
+            return Err(e);
+        }
+        Ok(n)
     }
 
     /// Whether `user` has a live session (as room presence shows it).

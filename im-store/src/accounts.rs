@@ -133,6 +133,9 @@ statements! {
         FROM devices WHERE token_hash = ? ORDER BY user_name, device LIMIT 1";
     /// Parameters: now, user, device.
     TouchDevice = "UPDATE devices SET last_login = ? WHERE user_name = ? AND device = ?";
+    /// Parameters: at, user, device, at (never moves `last_login` back).
+    TouchDeviceLater = "UPDATE devices SET last_login = ? \
+        WHERE user_name = ? AND device = ? AND last_login < ?";
     /// Parameter: user.
     Devices = "SELECT device, token_hash, token_issued_at, last_login FROM devices \
         WHERE user_name = ? ORDER BY device";
@@ -299,6 +302,22 @@ pub(crate) fn touch_device(
             .bind::<Text, _>(user.as_str())
             .bind::<Text, _>(device)
             .run(c)?;
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// Many token logins in one transaction.
+pub(crate) fn touch_devices(db: &impl Db, touches: &[(UserId, String, Millis)]) -> StoreResult<()> {
+    db.txn(|c| {
+        for (user, device, at) in touches {
+            sql::<TouchDeviceLater>()
+                .bind::<BigInt, _>(*at)
+                .bind::<Text, _>(user.as_str())
+                .bind::<Text, _>(device.as_str())
+                .bind::<BigInt, _>(*at)
+                .run(c)?;
+        }
         Ok(())
     })?;
     Ok(())

@@ -87,6 +87,10 @@ impl<B: Db + Send + Sync + 'static> AccountStore for SqlStore<B> {
         accounts::touch_device(&self.0, user, device, now)
     }
 
+    fn touch_devices(&self, touches: &[(UserId, String, Millis)]) -> StoreResult<()> {
+        accounts::touch_devices(&self.0, touches)
+    }
+
     fn devices(&self, user: &UserId) -> StoreResult<Vec<DeviceRecord>> {
         accounts::devices(&self.0, user)
     }

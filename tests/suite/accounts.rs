@@ -838,3 +838,32 @@ async fn parallel_password_guesses_cannot_exceed_the_per_user_limit() {
     // limit allows, more that parallel guesses slipped past it.
     assert_eq!(checked, 3, "{checked} guesses were checked, limit 3");
 }
+
+#[tokio::test]
+async fn a_token_login_shows_in_last_login_at_once_and_after_a_restart() {
+    let srv = server().start();
+    let mut first = srv.user_on("alice", "phone").await;
+    let token = first.token.clone().expect("token");
+    let d = first.ok(json!({"type":"devices"})).await;
+    let at_password = device(&d, "phone")["last_login"]
+        .as_i64()
+        .expect("last_login");
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let mut again = srv.client().await;
+    again.login_token("alice", &token).await;
+    let d = again.ok(json!({"type":"devices"})).await;
+    let at_token = device(&d, "phone")["last_login"]
+        .as_i64()
+        .expect("last_login");
+    assert!(at_token > at_password, "{at_token} after {at_password}");
+    // Written with the next flush, or at shutdown at the latest.
+    drop((first, again));
+    let srv = srv.restart();
+    let mut later = srv.user_on("alice", "laptop").await;
+    let d = later.ok(json!({"type":"devices"})).await;
+    assert_eq!(
+        device(&d, "phone")["last_login"].as_i64(),
+        Some(at_token),
+        "{d}"
+    );
+}

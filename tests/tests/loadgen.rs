@@ -84,6 +84,46 @@ fn every_scenario_runs_at_small_scale() {
     assert!(out.contains("fanout: 12 members, 2 senders"), "{out}");
     assert!(out.contains("send to delivery: p50"), "{out}");
 
+    // A sweep of two rates, one CSV row each (after the header).
+    let csv = dir.path().join("results.csv");
+    let csv_arg = csv.to_str().expect("UTF-8 temp path");
+    let out = run(
+        "direct",
+        &tcp,
+        &[
+            "--users",
+            "4",
+            "--duration",
+            "1",
+            "--sweep",
+            "40,80",
+            "--csv",
+            csv_arg,
+            "--label",
+            "ci, smoke",
+        ],
+    );
+    assert!(out.contains("step 2 of 2: rate 80"), "{out}");
+    let text = std::fs::read_to_string(&csv).expect("the CSV file");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines.first().copied(),
+        Some(
+            "scenario,transport,offered_rate,achieved_rate,deliveries_per_s,\
+             p50_ms,p90_ms,p99_ms,p999_ms,max_ms,generator_cpu,server_cpu,label,\
+             receivers_per_msg"
+        ),
+        "{text}"
+    );
+    assert_eq!(lines.len(), 3, "{text}");
+    for (line, rate) in lines[1..].iter().zip(["40.0", "80.0"]) {
+        assert!(
+            line.starts_with(&format!("direct,tcp,{rate},")),
+            "{line}\n{text}"
+        );
+        assert!(line.contains(",\"ci, smoke\",1"), "{line}\n{text}");
+    }
+
     let out = run("reconnect", &ws, &["--users", "15", "--senders", "3"]);
     assert!(
         out.contains("15 of 15 sessions replayed exactly the 3 pending messages once"),

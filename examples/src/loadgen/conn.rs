@@ -1,16 +1,20 @@
 //! One protocol connection of the load generator, over TCP or WebSocket,
 //! from a chosen source address: a writer fed by a channel, and frames
-//! read one at a time by the scenario.
+//! read one at a time by the scenario, parsed ([`Conn::recv`]) or raw
+//! ([`Conn::recv_raw`], for the receivers that only look for `msg`).
 
 use std::net::{IpAddr, SocketAddr};
 
 use anyhow::{bail, Context as _};
+use futures_util::stream::SplitStream;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::WebSocketStream;
 
 /// Where and how to connect.
 #[derive(Clone, Debug)]
@@ -38,7 +42,27 @@ impl Target {
     }
 }
 
-type Reader = Box<dyn futures_util::Stream<Item = anyhow::Result<Value>> + Unpin + Send>;
+/// The read half: TCP lines from a large buffer, or WebSocket text
+/// messages; the current frame stays in `line` / `last` until the next
+/// read, so [`Conn::recv_raw`] can lend it out without copying.
+enum Reader {
+    Lines {
+        rd: BufReader<OwnedReadHalf>,
+        line: Vec<u8>,
+        /// `line` was handed out: clear it before the next read. False
+        /// while a read cancelled part way (by a `select!`) left part of
+        /// a line in it, to be completed by the next call.
+        taken: bool,
+    },
+    Ws {
+        rd: SplitStream<WebSocketStream<TcpStream>>,
+        last: Utf8Bytes,
+    },
+}
+
+/// Read buffer of a TCP connection: large, so a receiver of a busy room
+/// reads many frames per system call.
+const READ_BUFFER: usize = 64 * 1024;
 
 /// A connection: send frames without waiting, read them in order.
 pub struct Conn {
@@ -60,27 +84,9 @@ pub async fn connect(target: &Target, source: Option<IpAddr>) -> anyhow::Result<
     }
     let stream = socket.connect(target.addr).await?;
     stream.set_nodelay(true)?;
-    let (tx, mut out) = mpsc::unbounded_channel::<String>();
-    let rx: Reader = if target.ws {
-        let url = format!("ws://{}/ws", target.addr);
-        let (ws, _) = tokio_tungstenite::client_async(url, stream).await?;
-        let (mut sink, stream) = ws.split();
-        tokio::spawn(async move {
-            while let Some(f) = out.recv().await {
-                if sink.send(Message::Text(f.into())).await.is_err() {
-                    return;
-                }
-            }
-            let _ = sink.close().await;
-        });
-        Box::new(Box::pin(stream.filter_map(|m| async move {
-            match m {
-                Ok(Message::Text(t)) => Some(serde_json::from_str(t.as_str()).map_err(Into::into)),
-                Ok(Message::Close(_)) => None,
-                Ok(_) => None,
-                Err(e) => Some(Err(e.into())),
-            }
-        })))
+    let (tx, out) = mpsc::unbounded_channel::<String>();
+    let rx = if target.ws {
+        websocket(target, stream, out).await?
     } else {
         lines(stream, out)
     };
@@ -92,6 +98,32 @@ pub async fn connect(target: &Target, source: Option<IpAddr>) -> anyhow::Result<
     Ok(c)
 }
 
+/// `/ws` over `stream`: a task writes what `out` queues as text messages.
+/// (tungstenite reads through a 128 KiB buffer by default.)
+async fn websocket(
+    target: &Target,
+    stream: TcpStream,
+    mut out: mpsc::UnboundedReceiver<String>,
+) -> anyhow::Result<Reader> {
+    let url = format!("ws://{}/ws", target.addr);
+    let (ws, _) = tokio_tungstenite::client_async(url, stream).await?;
+    let (mut sink, rd) = ws.split();
+    tokio::spawn(async move {
+        while let Some(f) = out.recv().await {
+            if sink.send(Message::Text(f.into())).await.is_err() {
+                return;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    Ok(Reader::Ws {
+        rd,
+        last: Utf8Bytes::default(),
+    })
+}
+
+/// Newline-delimited frames over `stream`: a task writes what `out`
+/// queues, gathering what is queued together into one write.
 fn lines(stream: TcpStream, mut out: mpsc::UnboundedReceiver<String>) -> Reader {
     let (rd, mut wr) = stream.into_split();
     tokio::spawn(async move {
@@ -113,20 +145,11 @@ fn lines(stream: TcpStream, mut out: mpsc::UnboundedReceiver<String>) -> Reader 
             }
         }
     });
-    let lines = tokio_stream_lines(BufReader::new(rd));
-    Box::new(lines)
-}
-
-fn tokio_stream_lines(
-    rd: BufReader<tokio::net::tcp::OwnedReadHalf>,
-) -> impl futures_util::Stream<Item = anyhow::Result<Value>> + Unpin + Send {
-    Box::pin(futures_util::stream::unfold(rd, |mut rd| async move {
-        let mut line = Vec::new();
-        match rd.read_until(b'\n', &mut line).await {
-            Ok(0) | Err(_) => None,
-            Ok(_) => Some((serde_json::from_slice(&line).map_err(Into::into), rd)),
-        }
-    }))
+    Reader::Lines {
+        rd: BufReader::with_capacity(READ_BUFFER, rd),
+        line: Vec::with_capacity(1024),
+        taken: false,
+    }
 }
 
 impl Conn {
@@ -140,9 +163,38 @@ impl Conn {
 
     /// The next frame; an error once the connection closed.
     pub async fn recv(&mut self) -> anyhow::Result<Value> {
-        match self.rx.next().await {
-            Some(r) => r,
-            None => bail!("connection closed"),
+        Ok(serde_json::from_slice(self.recv_raw().await?)?)
+    }
+
+    /// The next frame as it came (a line without its newline, or a text
+    /// message), lent until the next read: for receivers that look at a
+    /// frame with [`super::frame::scan`] instead of parsing it. Safe to
+    /// cancel (as a `select!` branch): no frame is lost or cut.
+    pub async fn recv_raw(&mut self) -> anyhow::Result<&[u8]> {
+        match &mut self.rx {
+            Reader::Lines { rd, line, taken } => {
+                if *taken {
+                    line.clear();
+                    *taken = false;
+                }
+                if rd.read_until(b'\n', line).await? == 0 {
+                    bail!("connection closed");
+                }
+                *taken = true;
+                let end = line.len() - usize::from(line.ends_with(b"\n"));
+                Ok(&line[..end])
+            }
+            Reader::Ws { rd, last } => loop {
+                match rd.next().await {
+                    Some(Ok(Message::Text(t))) => {
+                        *last = t;
+                        return Ok(last.as_bytes());
+                    }
+                    Some(Ok(Message::Close(_))) | None => bail!("connection closed"),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(e.into()),
+                }
+            },
         }
     }
 

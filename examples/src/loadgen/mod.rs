@@ -7,10 +7,16 @@
 //!
 //! ## Layout
 //! - `conn`: one connection (TCP lines or WebSocket).
+//! - `frame`: a frame's top-level `type` and `body` without parsing it
+//!   (the receivers' cheap path).
 //! - `stats`: histograms and `/proc` readings.
 //! - `scenarios`: `idle`, `direct`, `fanout`, `login-storm`, `reconnect`.
+//! - `results`: one CSV row per rate run (`--csv`), read back by the
+//!   `charts` example.
 
 pub mod conn;
+pub mod frame;
+pub mod results;
 pub mod scenarios;
 pub mod stats;
 

@@ -14,7 +14,8 @@ use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
 use super::conn::{connect, Conn};
-use super::stats::{self, CpuMeter};
+use super::frame;
+use super::stats::{self, CpuMeter, Latency};
 use super::{Opts, PASSWORD};
 
 /// What a run measured, for the report and BENCHMARKS.md.
@@ -22,6 +23,30 @@ use super::{Opts, PASSWORD};
 pub struct Report {
     /// Lines of text.
     pub lines: Vec<String>,
+    /// The numbers of a run at an offered message rate (`direct` and
+    /// `fanout`), for `--csv`; `None` for the other scenarios.
+    pub measured: Option<Measured>,
+}
+
+/// The numbers of a run at an offered message rate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Measured {
+    /// Messages per second offered (`--rate`).
+    pub offered_rate: f64,
+    /// Messages per second sent.
+    pub achieved_rate: f64,
+    /// `msg` deliveries per second to the measured receivers.
+    pub deliveries_per_s: f64,
+    /// Measured receivers each message goes to: 1 for `direct`, the
+    /// members who do not send for `fanout` (offered deliveries per
+    /// second = `offered_rate` × this).
+    pub receivers_per_msg: f64,
+    /// Send-to-delivery latency; `None` if nothing was delivered.
+    pub latency: Option<Latency>,
+    /// The generator's CPU use, in cores.
+    pub generator_cpu: Option<f64>,
+    /// The server's CPU use, in cores (with `--server-pid`).
+    pub server_cpu: Option<f64>,
 }
 
 impl Report {
@@ -94,9 +119,9 @@ fn stamp(epoch: Instant) -> String {
     epoch.elapsed().as_micros().to_string()
 }
 
-/// The latency of a message stamped by [`stamp`].
-fn latency(epoch: Instant, body: &Value) -> Option<Duration> {
-    let sent: u64 = body.as_str()?.parse().ok()?;
+/// The latency of a message stamped by [`stamp`], from its raw body.
+fn latency(epoch: Instant, body: &[u8]) -> Option<Duration> {
+    let sent = frame::digits(body)?;
     epoch
         .elapsed()
         .checked_sub(Duration::from_micros(sent))
@@ -107,39 +132,55 @@ fn server_cpu(o: &Opts) -> Option<CpuMeter> {
     o.server_pid.map(|p| CpuMeter::start(&p.to_string()))
 }
 
-fn cpu_line(gen: &CpuMeter, server: &Option<CpuMeter>) -> String {
-    let fmt = |c: Option<f64>| c.map_or("?".into(), |c| format!("{:.0}%", c * 100.0));
-    format!(
-        "  CPU: generator {} of a core, server {}",
-        fmt(gen.cores()),
-        server
-            .as_ref()
-            .map_or("(give --server-pid)".into(), |s| fmt(s.cores()))
-    )
+/// CPU use (in cores) of the generator and the server since the meters
+/// started.
+fn cpu_use(gen: &CpuMeter, server: &Option<CpuMeter>) -> (Option<f64>, Option<f64>) {
+    (gen.cores(), server.as_ref().and_then(CpuMeter::cores))
 }
 
-/// A sender: `msg.send` frames made by `frame` every `interval`, the
-/// first after `phase`, until `until`; reads (and drops) what arrives
-/// meanwhile. Returns how many were sent and how many refused.
+fn cpu_line(gen: &CpuMeter, server: &Option<CpuMeter>) -> String {
+    let (g, s) = cpu_use(gen, server);
+    cpu_text(g, s, server.is_some())
+}
+
+fn cpu_text(gen: Option<f64>, server: Option<f64>, server_given: bool) -> String {
+    let fmt = |c: Option<f64>| c.map_or("?".into(), |c| format!("{:.0}%", c * 100.0));
+    let server = if server_given {
+        fmt(server)
+    } else {
+        "(give --server-pid)".into()
+    };
+    format!("  CPU: generator {} of a core, server {server}", fmt(gen))
+}
+
+/// A sender: `msg.send` frames made by `make` every `interval`, the
+/// first after `phase`, until `until`; reads (and drops, scanning only for
+/// `error`) what arrives meanwhile. Returns how many were sent and how
+/// many refused.
 async fn pace(
     mut c: Conn,
     interval: Duration,
     phase: Duration,
     until: Instant,
-    frame: impl Fn() -> Value,
+    make: impl Fn() -> Value,
 ) -> anyhow::Result<(u64, u64)> {
     let (mut sent, mut refused) = (0u64, 0u64);
     let mut next = tokio::time::Instant::now() + phase;
     let until = tokio::time::Instant::from_std(until);
+    // One timer, moved on after each send, rather than a new one for each
+    // frame read (a fan-out sender reads every message of the room).
+    let tick = tokio::time::sleep_until(next);
+    tokio::pin!(tick);
     while next < until {
         tokio::select! {
-            _ = tokio::time::sleep_until(next) => {
-                c.send(frame());
+            _ = &mut tick => {
+                c.send(make());
                 sent += 1;
                 next += interval;
+                tick.as_mut().reset(next);
             }
-            v = c.recv() => {
-                if v?["type"] == "error" {
+            v = c.recv_raw() => {
+                if frame::is_error(v?) {
                     refused += 1;
                 }
             }
@@ -151,8 +192,8 @@ async fn pace(
     loop {
         tokio::select! {
             _ = &mut drain => break,
-            v = c.recv() => match v {
-                Ok(v) if v["type"] == "error" => refused += 1,
+            v = c.recv_raw() => match v {
+                Ok(v) if frame::is_error(v) => refused += 1,
                 Ok(_) => {}
                 Err(_) => break,
             },
@@ -162,19 +203,24 @@ async fn pace(
 }
 
 /// A receiver: records every `msg`'s latency until `until` plus a grace.
+/// Frames are scanned, not parsed (see [`frame`]), and one timer serves
+/// the whole run: at hundreds of thousands of deliveries a second, a
+/// `Value` and a timer per frame made the generator the limit.
 async fn receive(mut c: Conn, epoch: Instant, until: Instant) -> Histogram<u64> {
     let mut h = stats::histogram();
-    let end = tokio::time::Instant::from_std(until + Duration::from_secs(2));
+    let end = tokio::time::sleep_until(tokio::time::Instant::from_std(
+        until + Duration::from_secs(2),
+    ));
+    tokio::pin!(end);
     loop {
         tokio::select! {
-            _ = tokio::time::sleep_until(end) => return h,
-            v = c.recv() => match v {
-                Ok(v) if v["type"] == "msg" => {
-                    if let Some(d) = latency(epoch, &v["body"]) {
+            _ = &mut end => return h,
+            v = c.recv_raw() => match v {
+                Ok(f) => {
+                    if let Some(d) = frame::msg_body(f).and_then(|b| latency(epoch, b)) {
                         stats::record(&mut h, d);
                     }
                 }
-                Ok(_) => {}
                 Err(_) => return h,
             },
         }
@@ -257,23 +303,43 @@ async fn direct(o: &Opts) -> anyhow::Result<Report> {
     let names = (0..n).map(|i| o.user(2 * i + 1)).collect();
     let (gen, server) = (CpuMeter::start("self"), server_cpu(o));
     let (h, sent, refused) = one_to_one(o, a, b, names, o.rate).await?;
-    let secs = o.duration.as_secs_f64();
+    let m = measured(o, sent, &h, 1, cpu_use(&gen, &server));
     rep.say(format!(
         "direct: {n} pairs, offered {:.0} msg/s, sent {:.0}/s, delivered {:.0}/s, refused {refused}",
-        o.rate,
-        sent as f64 / secs,
-        h.len() as f64 / secs
+        m.offered_rate, m.achieved_rate, m.deliveries_per_s
     ));
     rep.say(format!("  send to delivery: {}", stats::summary(&h)));
-    rep.say(cpu_line(&gen, &server));
+    rep.say(cpu_text(m.generator_cpu, m.server_cpu, server.is_some()));
+    rep.measured = Some(m);
     Ok(rep)
 }
 
-async fn fanout(o: &Opts) -> anyhow::Result<Report> {
-    let mut rep = Report::default();
-    let members = sessions(o, o.users.max(2)).await?;
+/// The numbers of a rate run: `sent` messages and the receivers'
+/// histogram `h` over `o.duration`, each message meant for `receivers`.
+fn measured(
+    o: &Opts,
+    sent: u64,
+    h: &Histogram<u64>,
+    receivers: usize,
+    (generator_cpu, server_cpu): (Option<f64>, Option<f64>),
+) -> Measured {
+    let secs = o.duration.as_secs_f64().max(1e-9);
+    Measured {
+        offered_rate: o.rate,
+        achieved_rate: sent as f64 / secs,
+        deliveries_per_s: h.len() as f64 / secs,
+        receivers_per_msg: receivers as f64,
+        latency: Latency::of(h),
+        generator_cpu,
+        server_cpu,
+    }
+}
+
+/// `o.users` (at least 2) sessions, all members of a new public room;
+/// returns them and the room's name.
+async fn room_members(o: &Opts) -> anyhow::Result<(Vec<Conn>, String)> {
+    let mut members = sessions(o, o.users.max(2)).await?;
     let room = format!("{}room", o.prefix);
-    let mut members = members;
     members[0]
         .ok(json!({"type":"room.create","name":room,"public":true}))
         .await?;
@@ -282,6 +348,12 @@ async fn fanout(o: &Opts) -> anyhow::Result<Report> {
     }
     // Let the join events drain before measuring.
     tokio::time::sleep(Duration::from_secs(1)).await;
+    Ok((members, room))
+}
+
+async fn fanout(o: &Opts) -> anyhow::Result<Report> {
+    let mut rep = Report::default();
+    let (members, room) = room_members(o).await?;
     let senders = o.senders.clamp(1, members.len());
     let interval = Duration::from_secs_f64(senders as f64 / o.rate.max(1e-9));
     let epoch = Instant::now();
@@ -304,6 +376,7 @@ async fn fanout(o: &Opts) -> anyhow::Result<Report> {
             receivers.push(tokio::spawn(receive(c, epoch, until)));
         }
     }
+    let n_receivers = receivers.len();
     let mut sent = 0;
     for t in join_all(tasks).await {
         sent += t??.0;
@@ -312,15 +385,14 @@ async fn fanout(o: &Opts) -> anyhow::Result<Report> {
     for r in join_all(receivers).await {
         h.add(r?)?;
     }
-    let secs = o.duration.as_secs_f64();
+    let m = measured(o, sent, &h, n_receivers, cpu_use(&gen, &server));
     rep.say(format!(
         "fanout: {} members, {senders} senders, {:.0} msg/s sent, {:.0} deliveries/s measured (receivers only)",
-        o.users,
-        sent as f64 / secs,
-        h.len() as f64 / secs
+        o.users, m.achieved_rate, m.deliveries_per_s
     ));
     rep.say(format!("  send to delivery: {}", stats::summary(&h)));
-    rep.say(cpu_line(&gen, &server));
+    rep.say(cpu_text(m.generator_cpu, m.server_cpu, server.is_some()));
+    rep.measured = Some(m);
     Ok(rep)
 }
 

@@ -15,20 +15,49 @@ pub fn record(h: &mut Histogram<u64>, d: Duration) {
     let _ = h.record(us.min(h.high()));
 }
 
+/// A latency distribution's percentiles, in milliseconds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Latency {
+    /// Median.
+    pub p50_ms: f64,
+    /// 90th percentile.
+    pub p90_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// 99.9th percentile.
+    pub p999_ms: f64,
+    /// Largest sample.
+    pub max_ms: f64,
+    /// Number of samples.
+    pub samples: u64,
+}
+
+impl Latency {
+    /// The percentiles of `h`; `None` when it has no samples.
+    pub fn of(h: &Histogram<u64>) -> Option<Latency> {
+        if h.is_empty() {
+            return None;
+        }
+        let ms = |v: u64| v as f64 / 1000.0;
+        Some(Latency {
+            p50_ms: ms(h.value_at_quantile(0.5)),
+            p90_ms: ms(h.value_at_quantile(0.9)),
+            p99_ms: ms(h.value_at_quantile(0.99)),
+            p999_ms: ms(h.value_at_quantile(0.999)),
+            max_ms: ms(h.max()),
+            samples: h.len(),
+        })
+    }
+}
+
 /// `p50 p90 p99 p99.9 max` in milliseconds.
 pub fn summary(h: &Histogram<u64>) -> String {
-    if h.is_empty() {
+    let Some(l) = Latency::of(h) else {
         return "no samples".into();
-    }
-    let ms = |v: u64| v as f64 / 1000.0;
+    };
     format!(
         "p50 {:.2} ms  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}  (n={})",
-        ms(h.value_at_quantile(0.5)),
-        ms(h.value_at_quantile(0.9)),
-        ms(h.value_at_quantile(0.99)),
-        ms(h.value_at_quantile(0.999)),
-        ms(h.max()),
-        h.len()
+        l.p50_ms, l.p90_ms, l.p99_ms, l.p999_ms, l.max_ms, l.samples
     )
 }
 

@@ -283,20 +283,16 @@ async fn token_login(
     };
     let hash = auth::token_hash(&token);
     let ttl_ms = i64::from(svc.config.auth.token_ttl_days) * 86_400_000;
+    let now = now_millis();
     let found = svc
         .db(move |s| {
             let Some(dev) = s.device_by_token(&user, &hash)? else {
                 return Ok(None);
             };
-            let rec = s.user(&user)?;
-            let now = now_millis();
             if now - dev.token_issued_at > ttl_ms {
                 return Ok(None);
             }
-            if rec.as_ref().is_some_and(|r| !r.suspended) {
-                s.touch_device(&user, &dev.device, now)?;
-            }
-            Ok(rec.map(|r| (r, dev)))
+            Ok(s.user(&user)?.map(|r| (r, dev)))
         })
         .await?;
     let Some((record, dev)) = found else {
@@ -305,6 +301,9 @@ async fn token_login(
     if record.suspended {
         return Err(suspended());
     }
+    // Read only: `last_login` is written with others' about once a
+    // second, so a reconnect storm is not one commit per login.
+    svc.touch_later(&record.name, &dev.device, now);
     Ok(LoginOk {
         user: record.name,
         device: dev.device,
@@ -315,7 +314,13 @@ async fn token_login(
 /// `devices`.
 pub(crate) async fn devices(me: &Ctx) -> Result<Reply, ProtoError> {
     let u = me.user.clone();
-    let list = me.svc.db(move |s| s.devices(&u)).await?;
+    let pending = me.svc.pending_touches(&me.user);
+    let mut list = me.svc.db(move |s| s.devices(&u)).await?;
+    for d in &mut list {
+        if let Some(at) = pending.get(&d.device) {
+            d.last_login = d.last_login.max(*at);
+        }
+    }
     let online: HashSet<String> = me.user_addr.send(OnlineDevices).await.unwrap_or_default();
     Ok(Reply::Devices {
         devices: list

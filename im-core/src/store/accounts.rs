@@ -78,6 +78,14 @@ pub trait AccountStore {
     fn user_by_token(&self, token_hash: &str) -> StoreResult<Option<(UserId, DeviceRecord)>>;
     /// Records a token login of a device.
     fn touch_device(&self, user: &UserId, device: &str, now: Millis) -> StoreResult<()>;
+    /// Records many token logins, in one transaction where the store has
+    /// them; a `last_login` never moves back.
+    fn touch_devices(&self, touches: &[(UserId, String, Millis)]) -> StoreResult<()> {
+        for (user, device, at) in touches {
+            self.touch_device(user, device, *at)?;
+        }
+        Ok(())
+    }
     /// Lists a user's devices, by name.
     fn devices(&self, user: &UserId) -> StoreResult<Vec<DeviceRecord>>;
     /// Revokes one device's token; false when the device is unknown.

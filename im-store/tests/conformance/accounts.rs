@@ -161,6 +161,16 @@ fn tokens_issue_replace_touch_revoke(s: &dyn Store) {
     s.touch_device(&alice, "phone", 300).unwrap();
     let d = s.device_by_token(&alice, "h2").unwrap().unwrap();
     assert_eq!((d.token_issued_at, d.last_login), (200, 300));
+    // Many at once; an older login never moves last_login back.
+    s.touch_devices(&[
+        (alice.clone(), "phone".into(), 350),
+        (bob.clone(), "phone".into(), 350),
+    ])
+    .unwrap();
+    s.touch_devices(&[(alice.clone(), "phone".into(), 320)])
+        .unwrap();
+    let d = s.device_by_token(&alice, "h2").unwrap().unwrap();
+    assert_eq!(d.last_login, 350);
     // Touching an unknown device creates nothing.
     s.touch_device(&alice, "tablet", 300).unwrap();
     s.touch_device(&bob, "phone", 300).unwrap();

@@ -101,6 +101,16 @@ impl AccountStore for MemoryStore {
         Ok(())
     }
 
+    fn touch_devices(&self, touches: &[(UserId, String, Millis)]) -> StoreResult<()> {
+        let mut g = self.lock()?;
+        for (user, device, at) in touches {
+            if let Some(d) = g.devices.get_mut(user).and_then(|ds| ds.get_mut(device)) {
+                d.last_login = d.last_login.max(*at);
+            }
+        }
+        Ok(())
+    }
+
     fn devices(&self, user: &UserId) -> StoreResult<Vec<DeviceRecord>> {
         let g = self.lock()?;
         Ok(g.devices
