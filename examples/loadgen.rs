@@ -14,7 +14,9 @@
 //! cargo run --release --example loadgen -- reconnect --users 10000 --senders 3
 //! ```
 //!
-//! Options: `--url tcp://127.0.0.1:7878` (or `ws://127.0.0.1:8080/ws`),
+//! Options: `--url tcp://127.0.0.1:7878` (or `ws://127.0.0.1:8080/ws`;
+//! several, comma-separated, spread connections over the nodes of a
+//! cluster),
 //! `--users N`, `--rate R` (messages/s in all; logins/s for login-storm),
 //! `--duration SECS`, `--senders N` (fan-out senders; pending messages per
 //! user for reconnect), `--background-rate R` (login-storm's 1:1 load),
@@ -67,6 +69,7 @@ fn parse() -> anyhow::Result<(String, Opts, Record)> {
         .collect();
     let mut o = Opts {
         target: Target::parse("tcp://127.0.0.1:7878")?,
+        more: Vec::new(),
         sources: 8,
         users: 200,
         rate: 1000.0,
@@ -81,7 +84,11 @@ fn parse() -> anyhow::Result<(String, Opts, Record)> {
     while let Some(k) = args.next() {
         let v = args.next().with_context(|| format!("{k} needs a value"))?;
         match k.as_str() {
-            "--url" => o.target = Target::parse(&v)?,
+            "--url" => {
+                let mut urls = v.split(',').map(Target::parse);
+                o.target = urls.next().context("--url needs a URL")??;
+                o.more = urls.collect::<anyhow::Result<_>>()?;
+            }
             "--users" => o.users = v.parse()?,
             "--rate" => o.rate = v.parse()?,
             "--duration" => o.duration = Duration::from_secs_f64(v.parse()?),

@@ -28,8 +28,11 @@ pub use conn::Target;
 /// What to run.
 #[derive(Clone, Debug)]
 pub struct Opts {
-    /// The server.
+    /// The server (the first node).
     pub target: Target,
+    /// Further nodes of a cluster: connection `i` goes to node
+    /// `i % nodes`, so the two ends of a 1:1 pair are on different nodes.
+    pub more: Vec<Target>,
     /// Spread connections over 127.0.0.1 .. 127.0.0.N.
     pub sources: u8,
     /// Users (sessions) taking part.
@@ -58,6 +61,14 @@ impl Opts {
     /// Name of user `i`.
     pub fn user(&self, i: usize) -> String {
         format!("{}{i}", self.prefix)
+    }
+
+    /// The node connection `i` goes to.
+    pub fn target(&self, i: usize) -> &Target {
+        match i % (1 + self.more.len()) {
+            0 => &self.target,
+            k => &self.more[k - 1],
+        }
     }
 
     /// Source address of connection `i`.

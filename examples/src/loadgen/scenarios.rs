@@ -89,7 +89,7 @@ where
 
 /// Registers (if needed) and logs user `i` in on a new connection.
 async fn session(o: &Opts, i: usize) -> anyhow::Result<(Conn, Value)> {
-    let mut c = connect(&o.target, o.source(i)).await?;
+    let mut c = connect(o.target(i), o.source(i)).await?;
     let name = o.user(i);
     let r = c
         .request(json!({"type":"register","username":name,"password":PASSWORD}))
@@ -401,7 +401,7 @@ async fn login_storm(o: &Opts) -> anyhow::Result<Report> {
     // Accounts that will log in, and background pairs after them.
     let accounts = o.users.max(1);
     bounded(o, accounts, |i| async move {
-        let mut c = connect(&o.target, o.source(i)).await?;
+        let mut c = connect(o.target(i), o.source(i)).await?;
         let name = o.user(i);
         let r = c
             .request(json!({"type":"register","username":name,"password":PASSWORD}))
@@ -426,7 +426,7 @@ async fn login_storm(o: &Opts) -> anyhow::Result<Report> {
         while start + interval.mul_f64(i as f64) < until {
             tokio::time::sleep_until(start + interval.mul_f64(i as f64)).await;
             let (name, source) = (o.user(i % accounts), o.source(i));
-            let target = o.target.clone();
+            let target = o.target(i).clone();
             attempts.push(tokio::spawn(async move {
                 let t = Instant::now();
                 let mut c = connect(&target, source).await?;
@@ -501,7 +501,7 @@ async fn reconnect(o: &Opts) -> anyhow::Result<Report> {
     let results = bounded(o, n, |i| {
         let token = tokens[i].clone();
         async move {
-            let mut c = connect(&o.target, o.source(i)).await?;
+            let mut c = connect(o.target(i), o.source(i)).await?;
             let (_, replay) = c
                 .login(json!({"type":"login","username":o.user(i),"token":token}))
                 .await?;

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use super::view::View;
-use super::wire::{Envelope, Event, Online, Wire};
+use super::wire::{Envelope, Event, Online, Wire, PART};
 use super::{Bus, Dest, NodeId, INBOX};
 use crate::actors::user::{AdoptPresence, Deliver, Emit, KickSessions, PresenceOf, UserActor};
 use crate::actors::Core;
@@ -36,6 +36,8 @@ pub(crate) struct Cluster {
     /// node lets go at the same moment, both would think the other still
     /// holds them, so the last word on them comes from here.
     suppressed: Mutex<HashSet<UserId>>,
+    /// Snapshots arriving in parts, by node.
+    snapshots: Mutex<HashMap<NodeId, Vec<(UserId, Online)>>>,
     /// Control changes waiting for other nodes' acknowledgements.
     acks: Mutex<HashMap<u64, Waiting>>,
     next_ack: AtomicU64,
@@ -58,6 +60,7 @@ impl Cluster {
             view: Mutex::default(),
             local: Mutex::default(),
             suppressed: Mutex::default(),
+            snapshots: Mutex::default(),
             acks: Mutex::default(),
             next_ack: AtomicU64::new(1),
         }
@@ -129,13 +132,15 @@ impl Core {
         };
         let event = event();
         for (n, users) in remote {
-            c.say(
-                Dest::Node(n),
-                Wire::ToUsers {
-                    users,
-                    event: event.clone(),
-                },
-            );
+            for part in users.chunks(PART) {
+                c.say(
+                    Dest::Node(n),
+                    Wire::ToUsers {
+                        users: part.to_vec(),
+                        event: event.clone(),
+                    },
+                );
+            }
         }
     }
 
@@ -486,17 +491,33 @@ impl Core {
                 }
             }
             Wire::Hello => {
-                let users = lock(&c.local)
+                let users: Vec<(String, Online)> = lock(&c.local)
                     .iter()
                     .map(|(u, o)| (u.as_str().to_owned(), o.clone()))
                     .collect();
-                c.say(Dest::Node(from), Wire::Snapshot { users });
+                let mut parts = users.chunks(PART).peekable();
+                if parts.peek().is_none() {
+                    let (users, done) = (Vec::new(), true);
+                    c.say(Dest::Node(from), Wire::Snapshot { users, done });
+                }
+                while let Some(part) = parts.next() {
+                    let (users, done) = (part.to_vec(), parts.peek().is_none());
+                    c.say(Dest::Node(from), Wire::Snapshot { users, done });
+                }
             }
-            Wire::Snapshot { users } => {
-                let users = users
-                    .into_iter()
-                    .filter_map(|(u, o)| Some((UserId::parse(&u)?, o)))
-                    .collect();
+            Wire::Snapshot { users, done } => {
+                let mut parts = lock(&c.snapshots);
+                let got = parts.entry(from).or_default();
+                got.extend(
+                    users
+                        .into_iter()
+                        .filter_map(|(u, o)| Some((UserId::parse(&u)?, o))),
+                );
+                if !done {
+                    return;
+                }
+                let users = parts.remove(&from).unwrap_or_default();
+                drop(parts);
                 let (offline, online) = lock(&c.view).replace(from, users);
                 self.offline_everywhere(offline, true);
                 // After NATS came back, say, contacts here saw them go.

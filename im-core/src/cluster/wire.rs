@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 use super::NodeId;
 use crate::protocol::Status;
 
+/// Most users named in one payload (snapshots, fan-out lists), so a
+/// payload stays well under NATS's default 1 MiB limit.
+pub(crate) const PART: usize = 2000;
+
 /// One payload.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Envelope {
@@ -38,8 +42,12 @@ pub(crate) enum Wire {
     /// "Tell me who is online on your node": answered with a
     /// [`Wire::Snapshot`] to the asker.
     Hello,
-    /// Everyone online on the sending node.
-    Snapshot { users: Vec<(String, Online)> },
+    /// Everyone online on the sending node, in parts of at most
+    /// [`PART`] users; `done` on the last.
+    Snapshot {
+        users: Vec<(String, Online)>,
+        done: bool,
+    },
     /// A user came online on the sending node, changed status there, or
     /// (`None`) has no session there any more.
     Presence {
