@@ -10,6 +10,7 @@
 //! - `bench.rs`: the end-to-end store benchmark (see BENCHMARKS.md).
 //! - `src/lib.rs` (this file): what they share: opening a store by URL.
 //! - `loadgen.rs`, `src/loadgen/`: the load generator (BENCHMARKS.md).
+//! - `charts.rs`: PNG charts of the generator's sweeps (`--csv`).
 //! - `src/metrics.rs`: the Prometheus exporter behind `GET /metrics`.
 //! - `src/tls.rs`: certificates from PEM files, reloaded on SIGHUP or
 //!   when the files change.

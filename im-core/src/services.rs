@@ -77,6 +77,8 @@ pub(crate) struct Services {
     /// Token logins not yet written as `last_login`: stored together about
     /// once a second ([`Services::flush_touches`]), not one commit each.
     touches: Mutex<HashMap<(crate::ids::UserId, String), crate::ids::Millis>>,
+    /// Every session's idle deadline, on one timer.
+    pub idle: Arc<crate::session::idle::IdleWheel>,
 }
 
 impl Services {
@@ -102,6 +104,9 @@ impl Services {
             online_users: Default::default(),
             online: Default::default(),
             touches: Default::default(),
+            idle: Arc::new(crate::session::idle::IdleWheel::new(
+                config.limits.idle_timeout_secs,
+            )),
             config,
         }
     }

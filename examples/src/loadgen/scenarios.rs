@@ -87,21 +87,49 @@ where
     join_all(all).await.into_iter().collect()
 }
 
-/// Registers (if needed) and logs user `i` in on a new connection.
+/// Registers `name` unless it exists; waits and tries again while the
+/// server's bcrypt queue is full (`unavailable`, at real bcrypt costs).
+async fn register(c: &mut Conn, name: &str) -> anyhow::Result<()> {
+    loop {
+        let r = c
+            .request(json!({"type":"register","username":name,"password":PASSWORD}))
+            .await?;
+        match r["code"].as_str() {
+            Some("unavailable") => tokio::time::sleep(Duration::from_secs(1)).await,
+            None | Some("username_taken") => return Ok(()),
+            Some(_) => bail!("register {name}: {r}"),
+        }
+    }
+}
+
+/// Registers (if needed) and logs user `i` in on a new connection; a
+/// connection closed meanwhile (its login deadline passed while bcrypt
+/// was busy) is replaced, a few times.
 async fn session(o: &Opts, i: usize) -> anyhow::Result<(Conn, Value)> {
+    let mut tries = 0;
+    loop {
+        match session_once(o, i).await {
+            Err(e) if tries < 5 && format!("{e:#}").contains("connection closed") => tries += 1,
+            other => return other,
+        }
+    }
+}
+
+async fn session_once(o: &Opts, i: usize) -> anyhow::Result<(Conn, Value)> {
     let mut c = connect(o.target(i), o.source(i)).await?;
     let name = o.user(i);
-    let r = c
-        .request(json!({"type":"register","username":name,"password":PASSWORD}))
-        .await?;
-    if r["type"] != "ok" && r["code"] != "username_taken" {
-        bail!("register {name}: {r}");
+    register(&mut c, &name).await?;
+    let frame = json!({"type":"login","username":name,"password":PASSWORD,"device":"lg"});
+    loop {
+        match c.login(frame.clone()).await {
+            Ok((ok, _)) => return Ok((c, ok)),
+            // The bcrypt queue is full: as for `register`.
+            Err(e) if e.to_string().contains("\"unavailable\"") => {
+                tokio::time::sleep(Duration::from_secs(1)).await
+            }
+            Err(e) => return Err(e).with_context(|| format!("login {name}")),
+        }
     }
-    let (ok, _) = c
-        .login(json!({"type":"login","username":name,"password":PASSWORD,"device":"lg"}))
-        .await
-        .with_context(|| format!("login {name}"))?;
-    Ok((c, ok))
 }
 
 async fn sessions(o: &Opts, n: usize) -> anyhow::Result<Vec<Conn>> {
@@ -179,9 +207,17 @@ async fn pace(
                 next += interval;
                 tick.as_mut().reset(next);
             }
-            v = c.recv_raw() => {
-                if frame::is_error(v?) {
-                    refused += 1;
+            v = c.recv_raw() => match v {
+                Ok(f) => {
+                    if frame::is_error(f) {
+                        refused += 1;
+                    }
+                }
+                Err(_) => {
+                    // Cut off (a sender of a busy room reads every message
+                    // of it; one that falls behind is a slow consumer).
+                    eprintln!("a sender's connection was closed by the server; it stops sending");
+                    return Ok((sent, refused));
                 }
             }
         }
@@ -402,14 +438,7 @@ async fn login_storm(o: &Opts) -> anyhow::Result<Report> {
     let accounts = o.users.max(1);
     bounded(o, accounts, |i| async move {
         let mut c = connect(o.target(i), o.source(i)).await?;
-        let name = o.user(i);
-        let r = c
-            .request(json!({"type":"register","username":name,"password":PASSWORD}))
-            .await?;
-        if r["type"] != "ok" && r["code"] != "username_taken" {
-            bail!("register {name}: {r}");
-        }
-        Ok(())
+        register(&mut c, &o.user(i)).await
     })
     .await?;
     let n = 100;

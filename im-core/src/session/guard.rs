@@ -2,13 +2,11 @@
 //! the request rate (a token bucket), and the timers that close it (login
 //! deadline, idle timeout).
 
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
 use super::SessionActor;
-use crate::ids::now_millis;
 use crate::transport::CloseReason;
 
 /// A token bucket: `rate` requests per second on average, `burst` at once.
@@ -52,10 +50,6 @@ impl RateLimit {
     }
 }
 
-/// How long an idle connection gets to have its queued frames written
-/// before it is cut off.
-const IDLE_GRACE: Duration = Duration::from_secs(10);
-
 impl SessionActor {
     /// Closes after what is queued, without waiting for requests in
     /// progress: for a connection whose framing broke (too large, garbage).
@@ -95,45 +89,20 @@ impl SessionActor {
     }
 
     /// Closes the connection when the client has been silent for
-    /// `limits.idle_timeout_secs`. A task of its own, not an actor timer,
-    /// so it also fires while the session is busy (a login replay the
-    /// client does not read): queued frames then get `IDLE_GRACE` to be
-    /// written before the connection is cut.
+    /// `limits.idle_timeout_secs`, on the hub's one idle timer (not an
+    /// actor timer, so it also fires while the session is busy: a login
+    /// replay the client does not read).
     pub(super) fn watch_idle(&mut self, ctx: &mut Context<Self>) {
-        let idle_ms = (self.s.svc.config.limits.idle_timeout_secs.max(1) * 1000) as i64;
-        let tick = Duration::from_millis((idle_ms as u64 / 10).clamp(50, 5000));
-        let (activity, outbox, id) = (self.s.activity.clone(), self.s.outbox.clone(), self.s.id);
+        let (activity, outbox) = (self.s.activity.clone(), self.s.outbox.clone());
         let me = ctx.address().downgrade();
-        // Dropped with the session: the task ends at once and lets go of
-        // the outbox, so the transport sees the queue end without waiting
-        // for the next tick.
-        let (alive, mut gone) = tokio::sync::oneshot::channel::<()>();
-        self.watchdog = Some(alive);
-        actix_rt::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = tokio::time::sleep(tick) => {}
-                    _ = &mut gone => return,
-                }
-                let Some(addr) = me.upgrade() else { return };
-                if now_millis() - activity.load(Ordering::Relaxed) >= idle_ms {
-                    tracing::debug!(session = %id, "idle timeout");
-                    outbox.close(CloseReason::Idle);
-                    addr.do_send(Expired);
-                    drop(addr);
-                    tokio::time::sleep(IDLE_GRACE).await;
-                    outbox.kill(CloseReason::Idle);
-                    return;
-                }
-            }
-        });
+        self.watchdog = Some(self.s.svc.idle.watch(self.s.id, activity, outbox, me));
     }
 }
 
 /// The session timed out: it leaves its user and reads nothing more.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub(super) struct Expired;
+pub(crate) struct Expired;
 
 impl Handler<Expired> for SessionActor {
     type Result = ();

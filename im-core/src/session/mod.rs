@@ -9,6 +9,7 @@
 //! alongside the next ones (`ctx.spawn`).
 
 mod guard;
+pub(crate) mod idle;
 mod login;
 pub(crate) mod registry;
 
@@ -78,7 +79,7 @@ pub struct SessionActor {
     bad_streak: u32,
     rate: RateLimit,
     /// Keeps the idle watchdog task alive; dropped with the session.
-    watchdog: Option<tokio::sync::oneshot::Sender<()>>,
+    watchdog: Option<idle::IdleGuard>,
 }
 
 impl SessionActor {
