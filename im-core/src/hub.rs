@@ -71,6 +71,7 @@ impl HubBuilder {
         hub.follow_changes();
         hub.collect_files_periodically();
         hub.flush_touches_periodically();
+        hub.svc.idle.start();
         hub.svc.join_cluster();
         hub
     }
@@ -188,10 +189,16 @@ impl Hub {
         actix_rt::spawn(async move {
             let _ = svc.follow_changes().await;
         });
-        if clustered {
+        if ms == 0 {
             return;
         }
-        self.every(Duration::from_millis(ms), |hub| async move {
+        // In a cluster the bus says when to read; a slow poll stays as the
+        // net under a lost message.
+        let period = match clustered {
+            true => Duration::from_millis(ms.max(5000)),
+            false => Duration::from_millis(ms),
+        };
+        self.every(period, |hub| async move {
             if let Err(e) = hub.svc.follow_changes().await {
                 tracing::warn!(error = %e, "could not read the change log");
             }
@@ -310,7 +317,11 @@ impl Hub {
         if let Err(e) = self.svc.flush_touches().await {
             tracing::warn!(error = %e, "last logins not stored");
         }
-        self.svc.leave_cluster();
+        if self.svc.actors.cluster.is_some() {
+            self.svc.leave_cluster();
+            // Time for the bus client to send the `Bye`.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Authorizes an HTTP download of `id` by bearer token or by a signed

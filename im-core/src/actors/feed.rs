@@ -24,6 +24,8 @@ const KEEP: Duration = Duration::from_secs(600);
 /// Where this process is in the change log.
 #[derive(Default)]
 pub(crate) struct Feed {
+    /// One reader at a time: the poll, the bus and heartbeats all read.
+    reading: tokio::sync::Mutex<()>,
     cursor: AtomicU64,
     started: AtomicBool,
     pruned: Mutex<Option<Instant>>,
@@ -41,6 +43,7 @@ impl Core {
     /// other processes. The first call only finds the end of the log.
     pub(crate) async fn follow_changes(&self) -> Result<usize, ProtoError> {
         let feed = &self.actors.feed;
+        let _one = feed.reading.lock().await;
         if !feed.started.load(Ordering::Acquire) {
             let last = self.db(|s| s.last_change_id()).await?;
             feed.cursor.store(last, Ordering::Release);

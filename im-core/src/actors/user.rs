@@ -471,6 +471,11 @@ impl Handler<Synced> for UserActor {
     type Result = Option<Vec<Encoded>>;
 
     fn handle(&mut self, msg: Synced, _: &mut Context<Self>) -> Self::Result {
+        if let Some(order) = self.order.as_mut() {
+            for (conv, seq) in &msg.replayed {
+                order.seed(conv, *seq);
+            }
+        }
         let slot = self.sessions.get_mut(&msg.session)?;
         if slot.held.is_empty() {
             slot.synced = true;
@@ -541,6 +546,10 @@ impl UserActor {
     }
 
     fn fill_gap(&mut self, conv: ConvId, ctx: &mut Context<Self>) {
+        // A new stream's first wait: it starts where the arrivals do.
+        if let Some(ready) = self.order.as_mut().and_then(|o| o.settle(&conv)) {
+            return self.hand_out_ready(conv, ready, ctx);
+        }
         let Some((after, before)) = self.order.as_ref().and_then(|o| o.open_gap(&conv)) else {
             return;
         };
@@ -694,6 +703,8 @@ impl Handler<AdoptPresence> for UserActor {
         (self.status, self.note) = (msg.status, msg.note);
         let f = self.presence_frame().encode();
         self.emit(&f, None);
+        // Every node's view shows the same status for us.
+        self.announce();
     }
 }
 

@@ -41,6 +41,10 @@ pub(crate) struct Cluster {
     /// Control changes waiting for other nodes' acknowledgements.
     acks: Mutex<HashMap<u64, Waiting>>,
     next_ack: AtomicU64,
+    /// Presence version: one more with every announcement.
+    version: AtomicU64,
+    /// Said `Bye`: heartbeats stop.
+    left: std::sync::atomic::AtomicBool,
 }
 
 /// The nodes a change still waits for, and who to tell when none is left.
@@ -63,6 +67,8 @@ impl Cluster {
             snapshots: Mutex::default(),
             acks: Mutex::default(),
             next_ack: AtomicU64::new(1),
+            version: AtomicU64::new(0),
+            left: Default::default(),
         }
     }
 
@@ -285,23 +291,35 @@ impl Core {
             return;
         };
         let online = online.map(|(status, note)| Online { status, note });
-        match &online {
-            Some(o) => {
-                lock(&c.local).insert(user.clone(), o.clone());
-                lock(&c.suppressed).remove(user);
-            }
-            None => {
-                lock(&c.local).remove(user);
-                if self.online_elsewhere(user) {
-                    lock(&c.suppressed).insert(user.clone());
+        let elsewhere = self.online_elsewhere(user);
+        let v = {
+            // The version moves with the map, so a snapshot is as of one.
+            let mut local = lock(&c.local);
+            match &online {
+                Some(o) => {
+                    local.insert(user.clone(), o.clone());
+                }
+                None => {
+                    local.remove(user);
                 }
             }
+            c.version.fetch_add(1, Ordering::AcqRel) + 1
+        };
+        match (&online, elsewhere) {
+            (Some(_), _) => {
+                lock(&c.suppressed).remove(user);
+            }
+            (None, true) => {
+                lock(&c.suppressed).insert(user.clone());
+            }
+            (None, false) => {}
         }
         c.say(
             Dest::All,
             Wire::Presence {
                 user: user.as_str().to_owned(),
                 online,
+                v,
             },
         );
     }
@@ -319,13 +337,17 @@ impl Core {
         let Some(c) = self.cluster() else {
             return;
         };
-        let nodes: HashSet<NodeId> = lock(&c.view).nodes().into_iter().collect();
-        if nodes.is_empty() {
-            return;
+        // Read past our own change, so our heartbeats carry the log's end
+        // and a node that misses the message below catches up at a beat.
+        if let Err(e) = self.follow_changes().await {
+            tracing::warn!(error = %e, "could not read the change log");
         }
+        let nodes: HashSet<NodeId> = lock(&c.view).nodes().into_iter().collect();
         let id = c.next_ack.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        lock(&c.acks).insert(id, (nodes, Some(tx)));
+        if !nodes.is_empty() {
+            lock(&c.acks).insert(id, (nodes, Some(tx)));
+        }
         c.say(
             Dest::All,
             Wire::Changes {
@@ -333,6 +355,9 @@ impl Core {
                 suspended: suspended.map(|u| u.as_str().to_owned()),
             },
         );
+        if !lock(&c.acks).contains_key(&id) {
+            return;
+        }
         if tokio::time::timeout(c.timeout, rx).await.is_err() {
             tracing::warn!("a node did not confirm a change in time");
         }
@@ -368,6 +393,12 @@ impl Core {
                 let Some(core) = weak.upgrade() else {
                     return;
                 };
+                if core
+                    .cluster()
+                    .is_some_and(|c| c.left.load(Ordering::Acquire))
+                {
+                    return;
+                }
                 core.heartbeat();
             }
         });
@@ -377,6 +408,7 @@ impl Core {
     /// Tells the other nodes this one is going.
     pub(crate) fn leave_cluster(&self) {
         if let Some(c) = self.cluster() {
+            c.left.store(true, Ordering::Release);
             c.say(Dest::All, Wire::Bye);
         }
     }
@@ -386,7 +418,14 @@ impl Core {
             return;
         };
         let change_id = self.actors.feed.position();
-        c.say(Dest::All, Wire::Heartbeat { change_id });
+        let presence = c.version.load(Ordering::Acquire);
+        c.say(
+            Dest::All,
+            Wire::Heartbeat {
+                change_id,
+                presence,
+            },
+        );
         let silent = lock(&c.view).silent(c.timeout);
         for n in silent {
             tracing::warn!(node = n, "node silent for too long: taken as dead");
@@ -401,6 +440,13 @@ impl Core {
         };
         tracing::info!(node, "node gone");
         let offline = lock(&c.view).forget(node);
+        lock(&c.snapshots).remove(&node);
+        {
+            let mut suppressed = lock(&c.suppressed);
+            for u in &offline {
+                suppressed.remove(u);
+            }
+        }
         c.release_acks(node);
         self.offline_everywhere(offline, true);
     }
@@ -485,27 +531,39 @@ impl Core {
             c.say(Dest::Node(from), Wire::Hello);
         }
         match e.msg {
-            Wire::Heartbeat { change_id } => {
+            Wire::Heartbeat {
+                change_id,
+                presence,
+            } => {
                 if change_id > self.actors.feed.position() {
                     self.read_changes(None);
                 }
+                if !new && !lock(&c.view).at(from, presence) {
+                    // Presence lost or out of order: start again from a
+                    // snapshot.
+                    c.say(Dest::Node(from), Wire::Hello);
+                }
             }
             Wire::Hello => {
-                let users: Vec<(String, Online)> = lock(&c.local)
-                    .iter()
-                    .map(|(u, o)| (u.as_str().to_owned(), o.clone()))
-                    .collect();
+                let (users, v): (Vec<(String, Online)>, u64) = {
+                    let local = lock(&c.local);
+                    let users = local
+                        .iter()
+                        .map(|(u, o)| (u.as_str().to_owned(), o.clone()))
+                        .collect();
+                    (users, c.version.load(Ordering::Acquire))
+                };
                 let mut parts = users.chunks(PART).peekable();
                 if parts.peek().is_none() {
                     let (users, done) = (Vec::new(), true);
-                    c.say(Dest::Node(from), Wire::Snapshot { users, done });
+                    c.say(Dest::Node(from), Wire::Snapshot { users, done, v });
                 }
                 while let Some(part) = parts.next() {
                     let (users, done) = (part.to_vec(), parts.peek().is_none());
-                    c.say(Dest::Node(from), Wire::Snapshot { users, done });
+                    c.say(Dest::Node(from), Wire::Snapshot { users, done, v });
                 }
             }
-            Wire::Snapshot { users, done } => {
+            Wire::Snapshot { users, done, v } => {
                 let mut parts = lock(&c.snapshots);
                 let got = parts.entry(from).or_default();
                 got.extend(
@@ -518,7 +576,11 @@ impl Core {
                 }
                 let users = parts.remove(&from).unwrap_or_default();
                 drop(parts);
-                let (offline, online) = lock(&c.view).replace(from, users);
+                let (offline, online) = {
+                    let mut view = lock(&c.view);
+                    view.synced_to(from, v);
+                    view.replace(from, users)
+                };
                 self.offline_everywhere(offline, true);
                 // After NATS came back, say, contacts here saw them go.
                 for (user, o) in online {
@@ -528,7 +590,12 @@ impl Core {
                     }
                 }
             }
-            Wire::Presence { user, online } => self.on_presence(from, &user, online),
+            Wire::Presence { user, online, v } => {
+                if !lock(&c.view).step(from, v) {
+                    c.say(Dest::Node(from), Wire::Hello);
+                }
+                self.on_presence(from, &user, online)
+            }
             Wire::ToUsers { users, event } => self.on_event(&users, event),
             Wire::Changes { ack, suspended } => {
                 if let Some(u) = suspended.as_deref().and_then(UserId::parse) {
@@ -562,6 +629,10 @@ impl Core {
                 status: o.status,
                 note: o.note.clone(),
             });
+            // Our snapshots show the status the user chose last.
+            if let Some(mine) = lock(&c.local).get_mut(&user) {
+                *mine = o.clone();
+            }
         }
         let gone = online.is_none();
         let (_, still) = lock(&c.view).set(from, &user, online);

@@ -15,12 +15,31 @@ pub(crate) struct View {
     nodes: HashMap<NodeId, Instant>,
     /// Users online on other nodes: where, and as what.
     users: HashMap<UserId, HashMap<NodeId, Online>>,
+    /// The last presence version applied, by node.
+    versions: HashMap<NodeId, u64>,
 }
 
 impl View {
     /// Notes that `node` spoke; `true` when it is new to us.
     pub fn heard(&mut self, node: NodeId) -> bool {
         self.nodes.insert(node, Instant::now()).is_none()
+    }
+
+    /// Applies presence version `v` of `node`; `false` when it does not
+    /// follow the last one (something was lost or came out of order).
+    pub fn step(&mut self, node: NodeId, v: u64) -> bool {
+        let last = self.versions.insert(node, v).unwrap_or(0);
+        v == last + 1
+    }
+
+    /// A snapshot as of version `v` of `node` was applied.
+    pub fn synced_to(&mut self, node: NodeId, v: u64) {
+        self.versions.insert(node, v);
+    }
+
+    /// Whether we are at `node`'s presence version `v`.
+    pub fn at(&self, node: NodeId, v: u64) -> bool {
+        self.versions.get(&node).copied().unwrap_or(0) == v
     }
 
     /// The nodes alive, as far as we know.
@@ -81,6 +100,7 @@ impl View {
     /// anywhere else.
     pub fn forget(&mut self, node: NodeId) -> Vec<UserId> {
         self.nodes.remove(&node);
+        self.versions.remove(&node);
         self.replace(node, Vec::new()).0
     }
 

@@ -38,7 +38,12 @@ pub(crate) enum Wire {
     /// "I am alive" (every second), with the newest change-log position
     /// the sender knows, so a node that missed a [`Wire::Changes`] catches
     /// up at the next beat.
-    Heartbeat { change_id: u64 },
+    Heartbeat {
+        change_id: u64,
+        /// The sender's presence version (see [`Wire::Presence`]).
+        #[serde(default)]
+        presence: u64,
+    },
     /// "Tell me who is online on your node": answered with a
     /// [`Wire::Snapshot`] to the asker.
     Hello,
@@ -47,12 +52,21 @@ pub(crate) enum Wire {
     Snapshot {
         users: Vec<(String, Online)>,
         done: bool,
+        /// The presence version this snapshot is as of.
+        #[serde(default)]
+        v: u64,
     },
     /// A user came online on the sending node, changed status there, or
     /// (`None`) has no session there any more.
     Presence {
         user: String,
         online: Option<Online>,
+        /// The sender's presence version after this change: one more than
+        /// the last; a receiver that sees a jump (a lost or reordered
+        /// message), or a heartbeat with another version, asks for a
+        /// snapshot again.
+        #[serde(default)]
+        v: u64,
     },
     /// An event for these users' sessions on the receiving node.
     ToUsers { users: Vec<String>, event: Event },

@@ -82,23 +82,30 @@ impl IdleWheel {
                 },
             );
         }
-        if !self.started.swap(true, Ordering::AcqRel) {
-            let wheel = Arc::downgrade(self);
-            let tick = self.tick;
-            actix_rt::spawn(async move {
-                let mut every = tokio::time::interval(tick);
-                every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    every.tick().await;
-                    let Some(w) = wheel.upgrade() else { return };
-                    w.sweep();
-                }
-            });
-        }
+        self.start();
         IdleGuard {
             wheel: Arc::downgrade(self),
             id,
         }
+    }
+
+    /// Starts the sweeping task on the current arbiter (the hub's, when
+    /// the hub starts), once.
+    pub(crate) fn start(self: &Arc<Self>) {
+        if self.started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let wheel = Arc::downgrade(self);
+        let tick = self.tick;
+        actix_rt::spawn(async move {
+            let mut every = tokio::time::interval(tick);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                let Some(w) = wheel.upgrade() else { return };
+                w.sweep();
+            }
+        });
     }
 
     /// Closes the sessions past their deadline.
