@@ -151,7 +151,7 @@ impl ConversationActor {
     /// Sends an event to every online member, on every node.
     fn broadcast(&self, frame: &Encoded, except: Option<&UserId>) {
         let to = self.members.iter().filter(|m| Some(*m) != except);
-        self.svc.emit_to(to, frame);
+        self.svc.emit_to(to, frame, None);
     }
 
     /// Whether `from` may post here; on refusal, answers (with the original
@@ -254,13 +254,8 @@ impl ConversationActor {
                             attachment: s.attachment,
                         })
                         .encode();
-                        act.svc.deliver_all(
-                            &members,
-                            &act.conv,
-                            a.seq,
-                            &frame,
-                            (&s.from, s.session),
-                        );
+                        act.svc
+                            .deliver(&members, &act.conv, a.seq, &frame, (&s.from, s.session));
                     }
                 }
                 Err(e) => {

@@ -831,7 +831,7 @@ impl Handler<TypingTo> for UserActor {
             if !act.typing.allow(to) {
                 return;
             }
-            act.svc.emit_to(std::iter::once(to), &frame);
+            act.svc.emit_to(std::iter::once(to), &frame, None);
         };
         match self.dm_check(&msg.to) {
             DmCheck::Allowed => send(self, &msg.to, msg.reply),

@@ -47,6 +47,9 @@ pub(crate) struct Cluster {
     left: std::sync::atomic::AtomicBool,
 }
 
+/// What to send each user actor an event from another node reaches.
+type ToActor = Box<dyn Fn(&Addr<UserActor>)>;
+
 /// The nodes a change still waits for, and who to tell when none is left.
 type Waiting = (HashSet<NodeId>, Option<oneshot::Sender<()>>);
 
@@ -117,14 +120,14 @@ impl Core {
     fn fan<'a>(
         &self,
         users: impl IntoIterator<Item = &'a UserId>,
-        local: impl Fn(&Addr<UserActor>),
+        local: impl Fn(&UserId, &Addr<UserActor>),
         event: impl FnOnce() -> Event,
     ) {
         let mut remote: HashMap<NodeId, Vec<String>> = HashMap::new();
         let view = self.cluster().map(|c| lock(&c.view));
         for u in users {
             if let Some(l) = self.actors.users.get(u) {
-                local(&l.addr);
+                local(u, &l.addr);
             }
             if let Some(v) = &view {
                 for n in v.nodes_of(u) {
@@ -150,7 +153,8 @@ impl Core {
         }
     }
 
-    /// A stored message to every member's sessions, but the sending one.
+    /// A stored message to every member's sessions, but the sending one:
+    /// one bus message per node, whatever the number of members there.
     pub(crate) fn deliver(
         &self,
         members: &[UserId],
@@ -159,49 +163,14 @@ impl Core {
         frame: &Encoded,
         sender: (&UserId, SessionId),
     ) {
-        for m in members {
-            let except = (m == sender.0).then_some(sender.1);
-            self.fan(
-                std::iter::once(m),
-                |a| {
-                    a.do_send(Deliver {
-                        conv: conv.clone(),
-                        seq,
-                        frame: frame.clone(),
-                        except,
-                    })
-                },
-                || Event::Deliver {
-                    conv: conv.to_string(),
-                    seq,
-                    frame: frame.as_str().to_owned(),
-                },
-            );
-        }
-    }
-
-    /// Like [`Core::deliver`] for many members at once (rooms): one bus
-    /// message per node.
-    pub(crate) fn deliver_all(
-        &self,
-        members: &[UserId],
-        conv: &ConvId,
-        seq: u64,
-        frame: &Encoded,
-        sender: (&UserId, SessionId),
-    ) {
-        if self.cluster().is_none() || members.len() < 3 {
-            return self.deliver(members, conv, seq, frame, sender);
-        }
-        self.deliver(std::slice::from_ref(sender.0), conv, seq, frame, sender);
         self.fan(
-            members.iter().filter(|m| *m != sender.0),
-            |a| {
+            members,
+            |m, a| {
                 a.do_send(Deliver {
                     conv: conv.clone(),
                     seq,
                     frame: frame.clone(),
-                    except: None,
+                    except: (m == sender.0).then_some(sender.1),
                 })
             },
             || Event::Deliver {
@@ -212,38 +181,50 @@ impl Core {
         );
     }
 
-    /// Any other event to these users' sessions, on every node.
-    pub(crate) fn emit_to<'a>(&self, users: impl IntoIterator<Item = &'a UserId>, frame: &Encoded) {
-        self.fan(
-            users,
-            |a| {
-                a.do_send(Emit {
-                    frame: frame.clone(),
-                    except: None,
-                })
-            },
-            || Event::Emit {
-                frame: frame.as_str().to_owned(),
-            },
-        );
+    /// Any other event to these users' sessions on every node, but
+    /// `except` (a session of this node).
+    pub(crate) fn emit_to<'a>(
+        &self,
+        users: impl IntoIterator<Item = &'a UserId>,
+        frame: &Encoded,
+        except: Option<SessionId>,
+    ) {
+        self.emit(users, frame, Some(except));
     }
 
     /// An event to these users' sessions on other nodes only (this node's
-    /// got it already).
+    /// had it another way).
     pub(crate) fn emit_remote<'a>(
         &self,
         users: impl IntoIterator<Item = &'a UserId>,
         frame: &Encoded,
     ) {
         if self.cluster().is_some() {
-            self.fan(
-                users,
-                |_| {},
-                || Event::Emit {
-                    frame: frame.as_str().to_owned(),
-                },
-            );
+            self.emit(users, frame, None);
         }
+    }
+
+    /// `here`: this node's sessions too, but the one given.
+    fn emit<'a>(
+        &self,
+        users: impl IntoIterator<Item = &'a UserId>,
+        frame: &Encoded,
+        here: Option<Option<SessionId>>,
+    ) {
+        self.fan(
+            users,
+            |_, a| {
+                if let Some(except) = here {
+                    a.do_send(Emit {
+                        frame: frame.clone(),
+                        except,
+                    })
+                }
+            },
+            || Event::Emit {
+                frame: frame.as_str().to_owned(),
+            },
+        );
     }
 
     /// `from`'s presence frame to these contacts, on every node.
@@ -255,7 +236,7 @@ impl Core {
     ) {
         self.fan(
             peers,
-            |a| {
+            |_, a| {
                 a.do_send(PresenceOf {
                     from: from.clone(),
                     frame: frame.clone(),
@@ -460,11 +441,7 @@ impl Core {
             }
             let now = now_millis();
             let frame = ServerFrame::offline(user.clone(), Some(now)).encode();
-            if local {
-                self.tell_local_contacts(user, frame, Some(now));
-            } else {
-                self.tell_contacts(user, frame, Some(now));
-            }
+            self.tell_contacts(user, frame, Some(now), !local);
         }
     }
 
@@ -489,11 +466,16 @@ impl Core {
             .collect()
     }
 
-    /// `user`'s presence `frame` to their mutual contacts on this node.
-    fn tell_local_contacts(&self, user: UserId, frame: Encoded, seen: Option<i64>) {
+    /// `user`'s presence `frame` to their mutual contacts, on this node
+    /// only or (`everywhere`) on every node.
+    fn tell_contacts(&self, user: UserId, frame: Encoded, seen: Option<i64>, everywhere: bool) {
         let core = self.clone();
         actix_rt::spawn(async move {
-            for peer in core.mutual_contacts(&user, seen).await {
+            let mutual = core.mutual_contacts(&user, seen).await;
+            if everywhere {
+                return core.presence_to(&mutual, &user, &frame);
+            }
+            for peer in mutual {
                 if let Some(l) = core.actors.users.get(&peer) {
                     l.addr.do_send(PresenceOf {
                         from: user.clone(),
@@ -501,15 +483,6 @@ impl Core {
                     });
                 }
             }
-        });
-    }
-
-    /// `user`'s presence `frame` to their mutual contacts on every node.
-    fn tell_contacts(&self, user: UserId, frame: Encoded, seen: Option<i64>) {
-        let core = self.clone();
-        actix_rt::spawn(async move {
-            let mutual = core.mutual_contacts(&user, seen).await;
-            core.presence_to(&mutual, &user, &frame);
         });
     }
 
@@ -586,7 +559,7 @@ impl Core {
                 for (user, o) in online {
                     if !crate::services::Services::is_online(self, &user) {
                         let frame = ServerFrame::online(user.clone(), o.status, o.note).encode();
-                        self.tell_local_contacts(user, frame, None);
+                        self.tell_contacts(user, frame, None, false);
                     }
                 }
             }
@@ -641,48 +614,47 @@ impl Core {
         }
     }
 
+    /// An event from another node for users of this one.
     fn on_event(&self, users: &[String], event: Event) {
-        let users = users.iter().filter_map(|u| UserId::parse(u));
-        match event {
+        let send: ToActor = match event {
             Event::Deliver { conv, seq, frame } => {
                 let Some(conv) = ConvId::parse(&conv) else {
                     return;
                 };
                 let frame = Encoded::from_text(frame);
-                for u in users {
-                    if let Some(l) = self.actors.users.get(&u) {
-                        l.addr.do_send(Deliver {
-                            conv: conv.clone(),
-                            seq,
-                            frame: frame.clone(),
-                            except: None,
-                        });
-                    }
-                }
+                Box::new(move |a| {
+                    a.do_send(Deliver {
+                        conv: conv.clone(),
+                        seq,
+                        frame: frame.clone(),
+                        except: None,
+                    })
+                })
             }
             Event::Emit { frame } => {
                 let frame = Encoded::from_text(frame);
-                for u in users {
-                    if let Some(l) = self.actors.users.get(&u) {
-                        l.addr.do_send(Emit {
-                            frame: frame.clone(),
-                            except: None,
-                        });
-                    }
-                }
+                Box::new(move |a| {
+                    a.do_send(Emit {
+                        frame: frame.clone(),
+                        except: None,
+                    })
+                })
             }
             Event::Presence { from, frame } => {
                 let (Some(from), frame) = (UserId::parse(&from), Encoded::from_text(frame)) else {
                     return;
                 };
-                for u in users {
-                    if let Some(l) = self.actors.users.get(&u) {
-                        l.addr.do_send(PresenceOf {
-                            from: from.clone(),
-                            frame: frame.clone(),
-                        });
-                    }
-                }
+                Box::new(move |a| {
+                    a.do_send(PresenceOf {
+                        from: from.clone(),
+                        frame: frame.clone(),
+                    })
+                })
+            }
+        };
+        for u in users.iter().filter_map(|u| UserId::parse(u)) {
+            if let Some(l) = self.actors.users.get(&u) {
+                send(&l.addr);
             }
         }
     }

@@ -7,7 +7,7 @@
 //! is checked against the new state. Events for the asking session follow
 //! its `ok`; the other sessions may see theirs first.
 
-use crate::actors::user::{ContactChanged, Emit, GetPresence, GetRoster};
+use crate::actors::user::{ContactChanged, GetPresence, GetRoster};
 use crate::actors::Core;
 use crate::error::{ErrorCode, ProtoError};
 use crate::handlers::Ctx;
@@ -271,9 +271,8 @@ async fn tell(me: &Ctx, peer: &UserId, mut c: Change, reply: ReplyTo) {
     // The mutual pair's events go to every session of mine (the asking one
     // included); other changes' events to my other sessions only.
     let except = (!c.mutual).then_some(me.session);
-    for frame in c.my_events {
-        me.svc.emit_remote(std::iter::once(&me.user), &frame);
-        me.user_addr.do_send(Emit { frame, except });
+    for frame in &c.my_events {
+        me.svc.emit_to(std::iter::once(&me.user), frame, except);
     }
 }
 

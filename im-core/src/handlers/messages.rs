@@ -1,7 +1,7 @@
 //! Message requests: `msg.send`, `typing`, `msg.ack`, `history`, `convs`.
 
 use crate::actors::conversation::{Submit, TypingIn};
-use crate::actors::user::{Emit, SendDirect, TypingTo};
+use crate::actors::user::{SendDirect, TypingTo};
 use crate::error::ProtoError;
 use crate::files::{self, attachment_meta};
 use crate::handlers::{Ctx, Route};
@@ -205,14 +205,9 @@ pub(crate) async fn ack(me: Ctx, conv: String, seq: u64, read: bool, reply: Repl
                     read: true,
                 }
                 .encode();
-                me.user_addr.do_send(Emit {
-                    frame: frame.clone(),
-                    except: Some(me.session),
-                });
-                me.svc.emit_remote(std::iter::once(&me.user), &frame);
-                if let Some(peer) = conv.peer_of(&me.user) {
-                    me.svc.emit_to(std::iter::once(peer), &frame);
-                }
+                // My other sessions, and the peer's, on every node.
+                let to = std::iter::once(&me.user).chain(conv.peer_of(&me.user));
+                me.svc.emit_to(to, &frame, Some(me.session));
             }
         }
         Err(e) => reply.err(e),

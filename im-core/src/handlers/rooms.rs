@@ -5,7 +5,6 @@
 
 use crate::actors::conversation::{Broadcast, ConversationActor, Membership, Reload, Settled};
 use crate::actors::directory::Lease;
-use crate::actors::user::Emit;
 use crate::error::ProtoError;
 use crate::handlers::Ctx;
 use crate::ids::{now_millis, ConvId, RoomName, UserId};
@@ -163,11 +162,8 @@ pub(crate) async fn create(
         user: me.user.clone(),
     }
     .encode();
-    me.svc.emit_remote(std::iter::once(&me.user), &frame);
-    me.user_addr.do_send(Emit {
-        frame,
-        except: Some(me.session),
-    });
+    me.svc
+        .emit_to(std::iter::once(&me.user), &frame, Some(me.session));
     Ok(Reply::Conv { conv })
 }
 
@@ -320,7 +316,7 @@ pub(crate) async fn invite(me: &Ctx, name: &str, user: &str) -> Result<Reply, Pr
         from: me.user.clone(),
     }
     .encode();
-    me.svc.emit_to(std::iter::once(&invitee), &frame);
+    me.svc.emit_to(std::iter::once(&invitee), &frame, None);
     Ok(Reply::Empty)
 }
 
