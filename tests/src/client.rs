@@ -262,6 +262,17 @@ impl Client {
         v
     }
 
+    /// The next frame of type `ty`, skipping others (events of no
+    /// interest to the test); panics as [`Client::recv`] does.
+    pub async fn skip_to(&mut self, ty: &str) -> Value {
+        loop {
+            let v = self.recv().await;
+            if v["type"] == ty {
+                return v;
+            }
+        }
+    }
+
     /// Sends `frame` with a fresh integer `id` and returns its reply;
     /// frames arriving before the reply are kept for [`Client::recv`].
     pub async fn request(&mut self, mut frame: Value) -> Value {

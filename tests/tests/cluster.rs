@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use im_core::cluster::MemoryBus;
 use im_tests::*;
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// A node on a new bus; `sibling()` adds nodes to it. No polling: what
 /// crosses nodes here crosses through the bus.
@@ -21,16 +21,6 @@ fn cluster() -> TestServer {
             c.cluster.node_timeout_secs = 2;
         })
         .start()
-}
-
-/// Skips events until one of type `ty` arrives.
-async fn until(c: &mut Client, ty: &str) -> Value {
-    loop {
-        let v = c.recv().await;
-        if v["type"] == ty {
-            return v;
-        }
-    }
 }
 
 /// Lets the nodes hear each other before the test starts.
@@ -83,12 +73,12 @@ async fn every_session_on_every_node_gets_messages_and_carbons() {
     let mut laptop = b.user_on("alice", "laptop").await;
     bob.send_dm("alice", "to both").await;
     for s in [&mut phone, &mut laptop] {
-        let m = until(s, "msg").await;
+        let m = s.skip_to("msg").await;
         assert_eq!(m["body"], "to both");
     }
     phone.send_dm("bob", "from the phone").await;
-    assert_eq!(until(&mut laptop, "msg").await["body"], "from the phone");
-    assert_eq!(until(&mut bob, "msg").await["body"], "from the phone");
+    assert_eq!(laptop.skip_to("msg").await["body"], "from the phone");
+    assert_eq!(bob.skip_to("msg").await["body"], "from the phone");
 }
 
 #[tokio::test]
@@ -115,7 +105,7 @@ async fn presence_stays_online_while_any_node_has_a_session() {
         "alice is still online on the other node: {heard:?}"
     );
     alice_b.close().await;
-    let p = until(&mut bob, "presence").await;
+    let p = bob.skip_to("presence").await;
     assert_eq!(
         (p["user"].as_str(), p["status"].as_str()),
         (Some("alice"), Some("offline")),
@@ -188,7 +178,7 @@ async fn rooms_fan_out_to_members_on_every_node() {
         .ok(json!({"type":"msg.send","room":"lobby","body":"hi all"}))
         .await;
     for m in &mut members {
-        assert_eq!(until(m, "msg").await["body"], "hi all");
+        assert_eq!(m.skip_to("msg").await["body"], "hi all");
     }
 }
 
@@ -218,7 +208,7 @@ async fn control_changes_hold_on_every_node_with_their_ok() {
     alice
         .ok(json!({"type":"room.kick","name":"club","user":"mallory"}))
         .await;
-    let left = until(&mut mallory, "room.left").await;
+    let left = mallory.skip_to("room.left").await;
     assert_eq!(left["kicked"], true, "{left}");
     let r = mallory
         .request(json!({"type":"msg.send","room":"club","body":"still here?"}))

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use im_tests::pg::{nats_url, postgres_url, Schema};
 use im_tests::process::{example_binary_with, ServerProcess};
 use im_tests::{Client, PASSWORD, WAIT};
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// One cluster of this test: its schema, name and nodes' settings.
 struct Cluster {
@@ -69,16 +69,6 @@ async fn user(node: &ServerProcess, name: &str, device: &str) -> Client {
     c
 }
 
-/// Skips frames until one of type `ty` arrives.
-async fn until(c: &mut Client, ty: &str) -> Value {
-    loop {
-        let v = c.recv().await;
-        if v["type"] == ty {
-            return v;
-        }
-    }
-}
-
 /// Lets the nodes find each other on the bus.
 async fn settle() {
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -88,11 +78,21 @@ async fn friends(a: &mut Client, b: &mut Client) {
     let bname = b.user.clone().expect("logged in");
     let aname = a.user.clone().expect("logged in");
     a.ok(json!({"type":"contact.add","user":bname})).await;
-    until(b, "contact.request").await;
+    b.skip_to("contact.request").await;
     b.ok(json!({"type":"contact.accept","user":aname})).await;
     for c in [a, b] {
-        until(c, "contact.added").await;
+        c.skip_to("contact.added").await;
     }
+}
+
+/// Two nodes; alice on the first and bob on the second, mutual contacts.
+async fn two_friends(cl: &mut Cluster) -> (ServerProcess, ServerProcess, Client, Client) {
+    let (a, b) = (cl.node(), cl.node());
+    settle().await;
+    let mut alice = user(&a, "alice", "phone").await;
+    let mut bob = user(&b, "bob", "desk").await;
+    friends(&mut alice, &mut bob).await;
+    (a, b, alice, bob)
 }
 
 #[tokio::test]
@@ -100,27 +100,23 @@ async fn users_on_two_nodes_chat_and_see_presence() {
     let Some(mut cl) = Cluster::new() else {
         return;
     };
-    let (a, b) = (cl.node(), cl.node());
-    settle().await;
-    let mut alice = user(&a, "alice", "phone").await;
-    let mut bob = user(&b, "bob", "desk").await;
-    friends(&mut alice, &mut bob).await;
-    let p = until(&mut alice, "presence").await;
+    let (_a, b, mut alice, mut bob) = two_friends(&mut cl).await;
+    let p = alice.skip_to("presence").await;
     assert_eq!(
         (p["user"].as_str(), p["status"].as_str()),
         (Some("bob"), Some("online")),
         "{p}"
     );
     alice.send_dm("bob", "over nats").await;
-    assert_eq!(until(&mut bob, "msg").await["body"], "over nats");
+    assert_eq!(bob.skip_to("msg").await["body"], "over nats");
     // alice's second device, on bob's node, gets bob's answer too.
     let mut laptop = user(&b, "alice", "laptop").await;
     bob.send_dm("alice", "to every device").await;
     for s in [&mut alice, &mut laptop] {
-        assert_eq!(until(s, "msg").await["body"], "to every device");
+        assert_eq!(s.skip_to("msg").await["body"], "to every device");
     }
     bob.close().await;
-    let p = until(&mut alice, "presence").await;
+    let p = alice.skip_to("presence").await;
     assert_eq!(
         (p["user"].as_str(), p["status"].as_str()),
         (Some("bob"), Some("offline")),
@@ -192,7 +188,7 @@ async fn rooms_and_control_cross_nodes() {
         .ok(json!({"type":"msg.send","room":"lobby","body":"welcome"}))
         .await;
     for m in &mut members {
-        assert_eq!(until(m, "msg").await["body"], "welcome");
+        assert_eq!(m.skip_to("msg").await["body"], "welcome");
     }
     // A kick on node a; the member on node b is out with the `ok`.
     owner
@@ -203,7 +199,7 @@ async fn rooms_and_control_cross_nodes() {
         .request(json!({"type":"msg.send","room":"lobby","body":"still here?"}))
         .await;
     assert_eq!(r["type"], "error", "{r}");
-    assert_eq!(until(kicked, "room.left").await["kicked"], true);
+    assert_eq!(kicked.skip_to("room.left").await["kicked"], true);
     // A device revoked on node a closes its session on node b.
     let mut phone = user(&b, "owner", "phone").await;
     owner
@@ -222,11 +218,7 @@ async fn a_node_killed_mid_chat_loses_nothing_acknowledged() {
     let Some(mut cl) = Cluster::new() else {
         return;
     };
-    let (a, b) = (cl.node(), cl.node());
-    settle().await;
-    let mut alice = user(&a, "alice", "phone").await;
-    let mut bob = user(&b, "bob", "desk").await;
-    friends(&mut alice, &mut bob).await;
+    let (a, b, mut alice, mut bob) = two_friends(&mut cl).await;
     // alice pipelines sends; her node dies under them.
     for i in 0..300 {
         alice
@@ -249,7 +241,7 @@ async fn a_node_killed_mid_chat_loses_nothing_acknowledged() {
     // Within the node timeout bob sees alice offline.
     let started = Instant::now();
     let p = loop {
-        let p = until(&mut bob, "presence").await;
+        let p = bob.skip_to("presence").await;
         if p["status"] != "online" {
             break p;
         }
