@@ -20,8 +20,10 @@ use crate::error::PoolError;
 pub struct BlockingPool {
     permits: Arc<Semaphore>,
     size: usize,
-    max_wait: Option<Duration>,
-    load: Arc<Load>,
+    /// The wait bound and what the estimate is made of; `None` for a pool
+    /// without a bound, which then keeps no count at all (the store's pool
+    /// runs every store call).
+    bound: Option<(Duration, Arc<Load>)>,
 }
 
 /// Jobs admitted and not finished, and a moving average of how long one
@@ -58,8 +60,7 @@ impl BlockingPool {
         BlockingPool {
             permits: Arc::new(Semaphore::new(size)),
             size,
-            max_wait: None,
-            load: Arc::default(),
+            bound: None,
         }
     }
 
@@ -67,7 +68,7 @@ impl BlockingPool {
     /// `max_wait` for a thread.
     pub fn with_max_wait(size: usize, max_wait: Duration) -> BlockingPool {
         BlockingPool {
-            max_wait: Some(max_wait),
+            bound: Some((max_wait, Arc::default())),
             ..BlockingPool::new(size)
         }
     }
@@ -75,9 +76,12 @@ impl BlockingPool {
     /// How long a job admitted now would wait for a thread: the rounds of
     /// jobs ahead of it times the average job's duration.
     pub fn expected_wait(&self) -> Duration {
-        let ahead = self.load.in_flight.load(Ordering::Relaxed);
+        let Some((_, load)) = &self.bound else {
+            return Duration::ZERO;
+        };
+        let ahead = load.in_flight.load(Ordering::Relaxed);
         let rounds = (ahead / self.size) as u32;
-        Duration::from_micros(self.load.avg_micros.load(Ordering::Relaxed)) * rounds
+        Duration::from_micros(load.avg_micros.load(Ordering::Relaxed)) * rounds
     }
 
     /// Runs `f` off the async threads and returns its result.
@@ -86,31 +90,35 @@ impl BlockingPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        if self.max_wait.is_some_and(|max| self.expected_wait() > max) {
-            return Err(PoolError::Busy);
-        }
-        self.load.in_flight.fetch_add(1, Ordering::Relaxed);
-        let _admitted = Admitted(self.load.clone());
         let acquire = self.permits.clone().acquire_owned();
-        let permit = match self.max_wait {
-            // The estimate can be wrong (jobs got slower); the bound holds
-            // anyway.
-            Some(max) => tokio::time::timeout(max, acquire)
-                .await
-                .map_err(|_| PoolError::Busy)?,
-            None => acquire.await,
-        }
-        .map_err(|_| PoolError::Closed)?;
+        let (permit, _admitted, load) = match &self.bound {
+            None => (acquire.await, None, None),
+            Some((max, load)) => {
+                if self.expected_wait() > *max {
+                    return Err(PoolError::Busy);
+                }
+                load.in_flight.fetch_add(1, Ordering::Relaxed);
+                let admitted = Admitted(load.clone());
+                // The estimate can be wrong (jobs got slower); the bound
+                // holds anyway.
+                let permit = tokio::time::timeout(*max, acquire)
+                    .await
+                    .map_err(|_| PoolError::Busy)?;
+                (permit, Some(admitted), Some(load.clone()))
+            }
+        };
+        let permit = permit.map_err(|_| PoolError::Closed)?;
         // The permit goes with the closure and is released the moment it
         // returns, not when the caller next gets polled: a caller that is
         // slow to be polled (an actor busy in `ctx.wait`) must not keep a
         // finished job's place, or callers could wait on each other's
         // places in a cycle.
-        let load = self.load.clone();
         tokio::task::spawn_blocking(move || {
-            let started = Instant::now();
+            let started = load.as_ref().map(|_| Instant::now());
             let out = f();
-            load.observe(started.elapsed());
+            if let (Some(load), Some(started)) = (load, started) {
+                load.observe(started.elapsed());
+            }
             drop(permit);
             out
         })
