@@ -4,7 +4,7 @@
 //! - `server.rs`: the example server (config file + environment, TCP and
 //!   HTTP/WebSocket, SQLite by default) and its admin commands
 //!   (`user add|suspend|reinstate|list`).
-//! - `compose.rs`: the README's "server in 20 lines".
+//! - `compose.rs`: the README's "server in 30 lines".
 //! - `custom_transport.rs`: a complete Unix-socket transport on the
 //!   public boundary.
 //! - `bench.rs`: the end-to-end store benchmark (see BENCHMARKS.md).

@@ -304,6 +304,8 @@ impl Hub {
     /// Closes every session cleanly and refuses new ones: requests already
     /// read are answered (a message waiting for its commit gets its `ok`),
     /// then each client gets `closing` `shutdown` after its queued frames.
+    /// Call it before stopping the transports: a transport that stops first
+    /// ends its connections' sessions before the hub can say why.
     /// Returns once every session has ended and every user that was online
     /// has its `last_seen` stored, or `grace` has passed.
     pub async fn shutdown(&self, grace: Duration) {

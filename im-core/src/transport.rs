@@ -43,6 +43,8 @@ pub(crate) enum TransportEvent {
     TooLarge,
     /// A non-text frame: reply `bad_request`.
     NotText,
+    /// The transport is stopping: close with `shutdown`.
+    Stopping,
     /// The connection is gone.
     Closed,
 }
@@ -196,6 +198,14 @@ impl Inbound {
     pub fn not_text(&self) {
         self.touch();
         self.events.do_send(TransportEvent::NotText);
+    }
+
+    /// The transport is stopping (its listener's shutdown fired): the
+    /// session answers what it already read, sends `closing` `shutdown` and
+    /// ends the outbound queue. Keep this `Inbound` until the queue has
+    /// ended; dropping it first ends the session without a word.
+    pub fn stopping(&self) {
+        self.events.do_send(TransportEvent::Stopping);
     }
 
     /// Waits until every request handed over so far has been answered, e.g.

@@ -26,17 +26,25 @@ where
     let writer = write_loop(wr, outbound);
     tokio::pin!(writer);
     let read = async {
-        tokio::select! {
-            _ = read_loop(rd, &inbound) => {}
-            _ = stop.wait_for(|s| *s) => {}
-        }
+        let stopping = tokio::select! {
+            _ = read_loop(rd, &inbound) => false,
+            _ = stop.wait_for(|s| *s) => true,
+        };
         // The client stopped sending (or we stop reading): answer what it
         // already asked, then end the session.
         let _ = tokio::time::timeout(DRAIN, inbound.drain()).await;
+        stopping
     };
-    tokio::select! {
+    let stopping = tokio::select! {
         _ = &mut writer => return,
-        _ = read => {}
+        s = read => s,
+    };
+    if stopping {
+        // The session tells the client why and ends the queue itself.
+        inbound.stopping();
+        if tokio::time::timeout(DRAIN, &mut writer).await.is_ok() {
+            return;
+        }
     }
     drop(inbound);
     let _ = tokio::time::timeout(DRAIN, writer).await;

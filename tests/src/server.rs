@@ -417,8 +417,11 @@ async fn serve(
     let h = hub.clone();
     let stopper = async move {
         let _ = stop.await;
-        let _ = stop_all.send(true);
+        // The example server's order: the hub closes every session with
+        // `closing` `shutdown` first, then the listeners stop. The other way
+        // round, a connection may end its session before the hub tells it why.
         h.shutdown(Duration::from_secs(1)).await;
+        let _ = stop_all.send(true);
     };
     let _ = tokio::join!(
         im_transport_tcp::serve(tcp, hub.clone(), wait(stopped.clone())),

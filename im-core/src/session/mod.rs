@@ -267,6 +267,7 @@ impl Handler<TransportEvent> for SessionActor {
                     self.close_now(CloseReason::Protocol);
                 }
             }
+            TransportEvent::Stopping => self.close(CloseReason::Shutdown, ctx),
             TransportEvent::Closed => {
                 self.state_closing();
                 ctx.stop();
