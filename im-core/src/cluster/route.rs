@@ -57,6 +57,18 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// A control change's entry in the ack map, removed when dropped.
+struct AckEntry<'a> {
+    acks: &'a Mutex<HashMap<u64, Waiting>>,
+    id: u64,
+}
+
+impl Drop for AckEntry<'_> {
+    fn drop(&mut self) {
+        lock(self.acks).remove(&self.id);
+    }
+}
+
 impl Cluster {
     /// This node (`node`) on `bus`.
     pub fn new(bus: Arc<dyn Bus>, node: NodeId, timeout: Duration) -> Cluster {
@@ -329,6 +341,9 @@ impl Core {
         if !nodes.is_empty() {
             lock(&c.acks).insert(id, (nodes, Some(tx)));
         }
+        // Gone however the wait ends, also when the request is dropped
+        // (its client disconnected) before the acks came.
+        let _entry = AckEntry { acks: &c.acks, id };
         c.say(
             Dest::All,
             Wire::Changes {
@@ -342,7 +357,6 @@ impl Core {
         if tokio::time::timeout(c.timeout, rx).await.is_err() {
             tracing::warn!("a node did not confirm a change in time");
         }
-        lock(&c.acks).remove(&id);
     }
 
     /// Joins the bus: the inbound loop, heartbeats, a `Hello` so the
