@@ -122,14 +122,27 @@ async fn healthz(hub: web::Data<Hub>) -> HttpResponse {
     })
 }
 
+/// Fires when [`serve`]'s shutdown does, so its WebSocket connections say
+/// `closing` `shutdown` before the HTTP server stops (absent when our
+/// routes are mounted in an integrator's `App`).
+#[derive(Clone)]
+struct Stopping(tokio::sync::watch::Receiver<bool>);
+
 async fn ws(
     req: HttpRequest,
     body: web::Payload,
     hub: web::Data<Hub>,
+    stopping: Option<web::Data<Stopping>>,
 ) -> actix_web::Result<HttpResponse> {
     let (resp, session, stream) = actix_ws::handle(&req, body)?;
     let peer = req.peer_addr();
-    actix_rt::spawn(socket::run(hub.get_ref().clone(), peer, session, stream));
+    let stop = stopping.map(|s| s.0.clone());
+    actix_rt::spawn(socket::run(
+        hub.get_ref().clone(),
+        peer,
+        (session, stream),
+        stop,
+    ));
     Ok(resp)
 }
 
@@ -145,8 +158,9 @@ pub fn routes(hub: Hub) -> impl FnOnce(&mut web::ServiceConfig) {
 }
 
 /// Serves [`routes`] (and the web client, as `config` says) on `listener`
-/// until `shutdown` resolves, then stops
-/// accepting and gives connections `shutdown_timeout_secs` to finish.
+/// until `shutdown` resolves, then stops accepting, tells every WebSocket
+/// client `closing` `shutdown` after its pending replies, and gives
+/// connections `shutdown_timeout_secs` to finish.
 pub async fn serve<F>(
     listener: std::net::TcpListener,
     hub: Hub,
@@ -159,8 +173,12 @@ where
     let h = hub.clone();
     let web_client = config.web_client.clone();
     let render = config.metrics.clone();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopping = web::Data::new(Stopping(stop_rx));
     let server = actix_web::HttpServer::new(move || {
-        let mut app = actix_web::App::new().configure(routes(h.clone()));
+        let mut app = actix_web::App::new()
+            .app_data(stopping.clone())
+            .configure(routes(h.clone()));
         if let Some(r) = render.clone() {
             app = app.configure(metrics_route(r));
         }
@@ -180,6 +198,9 @@ where
     let handle = server.handle();
     let running = actix_rt::spawn(server);
     shutdown.await;
+    // WebSocket sessions close with `closing` `shutdown`; the graceful stop
+    // below then waits for them (up to `shutdown_timeout_secs`).
+    let _ = stop_tx.send(true);
     handle.stop(true).await;
     let _ = running.await;
     Ok(())

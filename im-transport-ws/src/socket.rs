@@ -7,12 +7,16 @@ use actix_ws::{AggregatedMessage, CloseCode, CloseReason as WsClose, Session};
 use bytestring::ByteString;
 use im_core::transport::{CloseReason, Connection, Inbound, OutboundRx, Outgoing, PeerInfo};
 use im_core::Hub;
+use tokio::sync::watch;
+
+/// After the client stops sending, how long its pending replies may take.
+const DRAIN: Duration = Duration::from_secs(10);
 
 pub(crate) async fn run(
     hub: Hub,
     peer: Option<SocketAddr>,
-    session: Session,
-    stream: actix_ws::MessageStream,
+    (session, stream): (Session, actix_ws::MessageStream),
+    stop: Option<watch::Receiver<bool>>,
 ) {
     let Connection { inbound, outbound } = hub.connect(PeerInfo {
         addr: peer,
@@ -30,13 +34,29 @@ pub(crate) async fn run(
     let writer = write_loop(session.clone(), outbound);
     tokio::pin!(writer);
     let read = read_loop(session, stream, &inbound, ping_every);
-    tokio::select! {
+    let stopped = async {
+        match stop {
+            Some(mut rx) => {
+                let _ = rx.wait_for(|s| *s).await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    let stopping = tokio::select! {
         _ = &mut writer => return,
-        _ = read => {}
+        _ = read => false,
+        _ = stopped => true,
+    };
+    let _ = tokio::time::timeout(DRAIN, inbound.drain()).await;
+    if stopping {
+        // The session tells the client why and ends the queue itself.
+        inbound.stopping();
+        if tokio::time::timeout(DRAIN, &mut writer).await.is_ok() {
+            return;
+        }
     }
-    let _ = tokio::time::timeout(Duration::from_secs(10), inbound.drain()).await;
     drop(inbound);
-    let _ = tokio::time::timeout(Duration::from_secs(10), writer).await;
+    let _ = tokio::time::timeout(DRAIN, writer).await;
 }
 
 async fn read_loop(

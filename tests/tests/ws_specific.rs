@@ -302,3 +302,40 @@ async fn binary_messages_count_towards_the_sixteen_bad_frames() {
     assert_eq!(errors, 16);
     assert_eq!(closing.as_deref(), Some("too_many_errors"));
 }
+
+/// An integrator that stops the WebSocket server without shutting the hub
+/// down first: its sessions still say why they close.
+#[tokio::test]
+async fn a_stopping_websocket_server_says_closing_shutdown() {
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = std::thread::spawn(move || {
+        actix_rt::System::new().block_on(async move {
+            let (hub, _store) = TestServer::builder().hub();
+            let http = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            addr_tx.send(http.local_addr().unwrap()).unwrap();
+            let config = im_transport_ws::WsConfig {
+                workers: 1,
+                shutdown_timeout_secs: 2,
+                ..Default::default()
+            };
+            let stop = async {
+                let _ = stop_rx.await;
+            };
+            im_transport_ws::serve(http, hub, config, stop)
+                .await
+                .unwrap();
+        });
+    });
+    let addr = addr_rx.recv_timeout(WAIT).unwrap();
+    let mut a = Client::connect_ws(addr).await;
+    a.ok(json!({"type":"register","username":"alice","password":PASSWORD}))
+        .await;
+    a.login("alice", PASSWORD).await;
+    stop_tx.send(()).unwrap();
+    let frames = a.expect_closed().await;
+    let last = frames.last().map(|f| f["type"].clone());
+    assert_eq!(last, Some(json!("closing")), "{frames:?}");
+    assert_eq!(frames.last().unwrap()["reason"], "shutdown", "{frames:?}");
+    server.join().unwrap();
+}
