@@ -25,29 +25,26 @@ where
     });
     let writer = write_loop(wr, outbound);
     tokio::pin!(writer);
-    let read = async {
-        let stopping = tokio::select! {
-            _ = read_loop(rd, &inbound) => false,
-            _ = stop.wait_for(|s| *s) => true,
-        };
-        // The client stopped sending (or we stop reading): answer what it
-        // already asked, then end the session.
-        let _ = tokio::time::timeout(DRAIN, inbound.drain()).await;
-        stopping
-    };
     let stopping = tokio::select! {
         _ = &mut writer => return,
-        s = read => s,
+        _ = read_loop(rd, &inbound) => false,
+        _ = stop.wait_for(|s| *s) => true,
     };
     if stopping {
-        // The session tells the client why and ends the queue itself.
+        // The session answers what the client already asked, tells it why
+        // and ends the queue; `inbound` lives until then.
         inbound.stopping();
-        if tokio::time::timeout(DRAIN, &mut writer).await.is_ok() {
-            return;
+        let _ = tokio::time::timeout(DRAIN, writer).await;
+    } else {
+        // The client stopped sending: answer what it already asked, then
+        // end the session.
+        tokio::select! {
+            _ = &mut writer => return,
+            _ = tokio::time::timeout(DRAIN, inbound.drain()) => {}
         }
+        drop(inbound);
+        let _ = tokio::time::timeout(DRAIN, writer).await;
     }
-    drop(inbound);
-    let _ = tokio::time::timeout(DRAIN, writer).await;
 }
 
 /// Reads lines until EOF, an error, an oversized line or the session ends.

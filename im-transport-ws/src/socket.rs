@@ -47,16 +47,18 @@ pub(crate) async fn run(
         _ = read => false,
         _ = stopped => true,
     };
-    let _ = tokio::time::timeout(DRAIN, inbound.drain()).await;
     if stopping {
-        // The session tells the client why and ends the queue itself.
+        // The session answers what the client already asked, tells it why
+        // and ends the queue; `inbound` lives until then.
         inbound.stopping();
-        if tokio::time::timeout(DRAIN, &mut writer).await.is_ok() {
-            return;
-        }
+        let _ = tokio::time::timeout(DRAIN, writer).await;
+    } else {
+        // The client went away: answer what it already asked, then end
+        // the session.
+        let _ = tokio::time::timeout(DRAIN, inbound.drain()).await;
+        drop(inbound);
+        let _ = tokio::time::timeout(DRAIN, writer).await;
     }
-    drop(inbound);
-    let _ = tokio::time::timeout(DRAIN, writer).await;
 }
 
 async fn read_loop(
