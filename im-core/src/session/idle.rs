@@ -111,28 +111,25 @@ impl IdleWheel {
     /// Closes the sessions past their deadline.
     fn sweep(&self) {
         let now = now_millis();
-        let expired: Vec<(SessionId, Watch)> = match self.watches.lock() {
-            Ok(mut m) => {
-                let ids: Vec<SessionId> = m
-                    .iter()
-                    .filter(|(_, w)| now - w.activity.load(Ordering::Relaxed) >= self.idle_ms)
-                    .map(|(id, _)| *id)
-                    .collect();
-                ids.into_iter()
-                    .filter_map(|id| m.remove(&id).map(|w| (id, w)))
-                    .collect()
-            }
-            Err(_) => return,
-        };
-        for (id, w) in expired {
+        let mut expired = Vec::new();
+        if let Ok(mut m) = self.watches.lock() {
+            m.retain(|id, w| {
+                let live = now - w.activity.load(Ordering::Relaxed) < self.idle_ms;
+                if !live {
+                    expired.push((*id, w.outbox.clone(), w.session.clone()));
+                }
+                live
+            });
+        }
+        for (id, outbox, session) in expired {
             tracing::debug!(session = %id, "idle timeout");
-            w.outbox.close(CloseReason::Idle);
-            if let Some(addr) = w.session.upgrade() {
+            outbox.close(CloseReason::Idle);
+            if let Some(addr) = session.upgrade() {
                 addr.do_send(super::guard::Expired);
             }
             actix_rt::spawn(async move {
                 tokio::time::sleep(IDLE_GRACE).await;
-                w.outbox.kill(CloseReason::Idle);
+                outbox.kill(CloseReason::Idle);
             });
         }
     }

@@ -78,7 +78,7 @@ pub struct SessionActor {
     state: State,
     bad_streak: u32,
     rate: RateLimit,
-    /// Keeps the idle watchdog task alive; dropped with the session.
+    /// This session's place on the hub's idle timer; dropped with it.
     watchdog: Option<idle::IdleGuard>,
 }
 
