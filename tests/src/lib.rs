@@ -29,4 +29,6 @@ pub use client::{
     b64, random_bytes, sha256_hex, unb64, Client, LoginFrames, CHUNK, PASSWORD, WAIT,
 };
 pub use http::{http_get, http_request, HttpResponse};
-pub use server::{StoreKind, TestServer, TestServerBuilder, TestStore, Transport};
+pub use server::{
+    OwnServer, StopSignal, StoreKind, TestServer, TestServerBuilder, TestStore, Transport,
+};

@@ -211,6 +211,60 @@ impl TestServerBuilder {
         let data = TestStore::open(self.store);
         (new_hub(&self.tweaks, &data, self.bus), data)
     }
+
+    /// The core served the test's own way, in a thread with its own actix
+    /// system: `serve` gets the hub, a listener on port 0 and the signal
+    /// [`OwnServer::join`] fires, and does not shut the hub down.
+    pub fn serve_own<F, Fut>(self, serve: F) -> OwnServer
+    where
+        F: FnOnce(Hub, std::net::TcpListener, StopSignal) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()>,
+    {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, stop_rx) = oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            actix_rt::System::new().block_on(async move {
+                let (hub, _store) = self.hub();
+                let signal = Box::pin(async {
+                    let _ = stop_rx.await;
+                });
+                serve(hub, listener, signal).await;
+            });
+        });
+        OwnServer {
+            addr,
+            stop: Some(stop),
+            thread,
+        }
+    }
+}
+
+/// What [`TestServerBuilder::serve_own`] hands its server to stop on.
+pub type StopSignal = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// A server a test serves its own way ([`TestServerBuilder::serve_own`]).
+pub struct OwnServer {
+    /// The address its listener is bound to.
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl OwnServer {
+    /// Fires the stop signal.
+    pub fn stop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+
+    /// Stops the server and waits for its thread; panics if the server
+    /// did.
+    pub fn join(mut self) {
+        self.stop();
+        self.thread.join().expect("the server panicked");
+    }
 }
 
 /// A running server. Dropping it shuts the server down.

@@ -391,28 +391,19 @@ async fn shutdown_says_closing_shutdown() {
 /// first: the connections still tell their clients why they close.
 #[tokio::test]
 async fn a_stopping_tcp_listener_says_closing_shutdown() {
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = std::thread::spawn(move || {
-        actix_rt::System::new().block_on(async move {
-            let (hub, _store) = TestServer::builder().hub();
-            let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            addr_tx.send(tcp.local_addr().unwrap()).unwrap();
-            let stop = async {
-                let _ = stop_rx.await;
-            };
-            im_transport_tcp::serve(tcp, hub, stop).await.unwrap();
-        });
+    let mut srv = TestServer::builder().serve_own(|hub, listener, stop| async move {
+        listener.set_nonblocking(true).unwrap();
+        let tcp = tokio::net::TcpListener::from_std(listener).unwrap();
+        im_transport_tcp::serve(tcp, hub, stop).await.unwrap();
     });
-    let addr = addr_rx.recv_timeout(WAIT).unwrap();
-    let mut a = Client::connect(addr).await;
+    let mut a = Client::connect(srv.addr).await;
     a.ok(json!({"type":"register","username":"alice","password":PASSWORD}))
         .await;
     a.login("alice", PASSWORD).await;
-    stop_tx.send(()).unwrap();
+    srv.stop();
     let frames = a.expect_closed().await;
     assert_eq!(closing_reason(&frames), Some("shutdown"), "{frames:?}");
-    server.join().unwrap();
+    srv.join();
 }
 
 #[tokio::test]

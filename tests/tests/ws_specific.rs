@@ -205,28 +205,31 @@ async fn tcp_and_websocket_users_talk_to_each_other() {
 #[tokio::test]
 async fn our_routes_mount_in_an_integrators_app() {
     use actix_web::{web, App, HttpServer};
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        actix_rt::System::new().block_on(async move {
-            let (hub, _store) = TestServer::builder().hub();
-            let server = HttpServer::new(move || {
-                App::new()
-                    .configure(im_transport_ws::routes(hub.clone()))
-                    .route("/mine", web::get().to(|| async { "integrator" }))
-            })
-            .workers(1)
-            .bind("127.0.0.1:0")
-            .unwrap();
-            tx.send(server.addrs()[0]).unwrap();
-            let _ = server.run().await;
+    let srv = TestServer::builder().serve_own(|hub, listener, stop| async move {
+        let server = HttpServer::new(move || {
+            App::new()
+                .configure(im_transport_ws::routes(hub.clone()))
+                .route("/mine", web::get().to(|| async { "integrator" }))
+        })
+        .workers(1)
+        .shutdown_timeout(1)
+        .listen(listener)
+        .unwrap()
+        .run();
+        let handle = server.handle();
+        actix_rt::spawn(async move {
+            stop.await;
+            handle.stop(true).await;
         });
+        let _ = server.await;
     });
-    let addr = rx.recv_timeout(WAIT).unwrap();
+    let addr = srv.addr;
     let mut c = Client::connect_ws(addr).await;
     assert_eq!(c.request(json!({"type":"ping"})).await["type"], "pong");
     let r = http_get(addr, "/mine", &[]).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body, b"integrator");
+    srv.join();
 }
 
 #[tokio::test]
@@ -307,35 +310,24 @@ async fn binary_messages_count_towards_the_sixteen_bad_frames() {
 /// down first: its sessions still say why they close.
 #[tokio::test]
 async fn a_stopping_websocket_server_says_closing_shutdown() {
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = std::thread::spawn(move || {
-        actix_rt::System::new().block_on(async move {
-            let (hub, _store) = TestServer::builder().hub();
-            let http = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            addr_tx.send(http.local_addr().unwrap()).unwrap();
-            let config = im_transport_ws::WsConfig {
-                workers: 1,
-                shutdown_timeout_secs: 2,
-                ..Default::default()
-            };
-            let stop = async {
-                let _ = stop_rx.await;
-            };
-            im_transport_ws::serve(http, hub, config, stop)
-                .await
-                .unwrap();
-        });
+    let mut srv = TestServer::builder().serve_own(|hub, listener, stop| async move {
+        let config = im_transport_ws::WsConfig {
+            workers: 1,
+            shutdown_timeout_secs: 2,
+            ..Default::default()
+        };
+        im_transport_ws::serve(listener, hub, config, stop)
+            .await
+            .unwrap();
     });
-    let addr = addr_rx.recv_timeout(WAIT).unwrap();
-    let mut a = Client::connect_ws(addr).await;
+    let mut a = Client::connect_ws(srv.addr).await;
     a.ok(json!({"type":"register","username":"alice","password":PASSWORD}))
         .await;
     a.login("alice", PASSWORD).await;
-    stop_tx.send(()).unwrap();
+    srv.stop();
     let frames = a.expect_closed().await;
     let last = frames.last().map(|f| f["type"].clone());
     assert_eq!(last, Some(json!("closing")), "{frames:?}");
     assert_eq!(frames.last().unwrap()["reason"], "shutdown", "{frames:?}");
-    server.join().unwrap();
+    srv.join();
 }
