@@ -152,6 +152,18 @@ fn lines(stream: TcpStream, mut out: mpsc::UnboundedReceiver<String>) -> Reader 
     }
 }
 
+/// The server closed the connection (an error of [`Conn::recv`]).
+#[derive(Debug)]
+pub struct Closed;
+
+impl std::fmt::Display for Closed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection closed")
+    }
+}
+
+impl std::error::Error for Closed {}
+
 impl Conn {
     /// Sends a frame, adding the next integer `id`; returns the id.
     pub fn send(&mut self, mut frame: Value) -> u64 {
@@ -178,7 +190,7 @@ impl Conn {
                     *taken = false;
                 }
                 if rd.read_until(b'\n', line).await? == 0 {
-                    bail!("connection closed");
+                    return Err(Closed.into());
                 }
                 *taken = true;
                 let end = line.len() - usize::from(line.ends_with(b"\n"));
@@ -190,7 +202,7 @@ impl Conn {
                         *last = t;
                         return Ok(last.as_bytes());
                     }
-                    Some(Ok(Message::Close(_))) | None => bail!("connection closed"),
+                    Some(Ok(Message::Close(_))) | None => return Err(Closed.into()),
                     Some(Ok(_)) => {}
                     Some(Err(e)) => return Err(e.into()),
                 }
@@ -223,11 +235,16 @@ impl Conn {
     /// of replayed messages.
     pub async fn login(&mut self, frame: Value) -> anyhow::Result<(Value, Vec<Value>)> {
         let ok = self.ok(frame).await?;
+        Ok((ok, self.replay().await?))
+    }
+
+    /// After a login's `ok`: the replayed messages, up to `synced`.
+    pub async fn replay(&mut self) -> anyhow::Result<Vec<Value>> {
         let mut replay = Vec::new();
         loop {
             let v = self.recv().await?;
             match v["type"].as_str() {
-                Some("synced") => return Ok((ok, replay)),
+                Some("synced") => return Ok(replay),
                 Some("msg") => replay.push(v),
                 _ => {}
             }

@@ -7,13 +7,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context as _};
+use anyhow::bail;
 use futures_util::future::join_all;
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
-use super::conn::{connect, Conn};
+use super::conn::{connect, Closed, Conn};
 use super::frame;
 use super::stats::{self, CpuMeter, Latency};
 use super::{Opts, PASSWORD};
@@ -87,18 +87,28 @@ where
     join_all(all).await.into_iter().collect()
 }
 
-/// Registers `name` unless it exists; waits and tries again while the
-/// server's bcrypt queue is full (`unavailable`, at real bcrypt costs).
-async fn register(c: &mut Conn, name: &str) -> anyhow::Result<()> {
+/// Sends `frame` until the server's bcrypt queue has room: `unavailable`
+/// (at real bcrypt costs) is tried again after a second.
+async fn patiently(c: &mut Conn, frame: Value) -> anyhow::Result<Value> {
     loop {
-        let r = c
-            .request(json!({"type":"register","username":name,"password":PASSWORD}))
-            .await?;
-        match r["code"].as_str() {
-            Some("unavailable") => tokio::time::sleep(Duration::from_secs(1)).await,
-            None | Some("username_taken") => return Ok(()),
-            Some(_) => bail!("register {name}: {r}"),
+        let r = c.request(frame.clone()).await?;
+        if r["code"] != "unavailable" {
+            return Ok(r);
         }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Registers `name` unless it exists.
+async fn register(c: &mut Conn, name: &str) -> anyhow::Result<()> {
+    let r = patiently(
+        c,
+        json!({"type":"register","username":name,"password":PASSWORD}),
+    )
+    .await?;
+    match r["code"].as_str() {
+        None | Some("username_taken") => Ok(()),
+        Some(_) => bail!("register {name}: {r}"),
     }
 }
 
@@ -109,7 +119,7 @@ async fn session(o: &Opts, i: usize) -> anyhow::Result<(Conn, Value)> {
     let mut tries = 0;
     loop {
         match session_once(o, i).await {
-            Err(e) if tries < 5 && format!("{e:#}").contains("connection closed") => tries += 1,
+            Err(e) if tries < 5 && e.is::<Closed>() => tries += 1,
             other => return other,
         }
     }
@@ -120,16 +130,12 @@ async fn session_once(o: &Opts, i: usize) -> anyhow::Result<(Conn, Value)> {
     let name = o.user(i);
     register(&mut c, &name).await?;
     let frame = json!({"type":"login","username":name,"password":PASSWORD,"device":"lg"});
-    loop {
-        match c.login(frame.clone()).await {
-            Ok((ok, _)) => return Ok((c, ok)),
-            // The bcrypt queue is full: as for `register`.
-            Err(e) if e.to_string().contains("\"unavailable\"") => {
-                tokio::time::sleep(Duration::from_secs(1)).await
-            }
-            Err(e) => return Err(e).with_context(|| format!("login {name}")),
-        }
+    let ok = patiently(&mut c, frame).await?;
+    if ok["type"] != "ok" {
+        bail!("login {name}: {ok}");
     }
+    c.replay().await?;
+    Ok((c, ok))
 }
 
 async fn sessions(o: &Opts, n: usize) -> anyhow::Result<Vec<Conn>> {
