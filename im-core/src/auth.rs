@@ -109,6 +109,11 @@ impl RateLimiter {
         let Ok(map) = self.map.lock() else {
             return false;
         };
+        self.over(&map, key)
+    }
+
+    /// Whether `key` has used up its window, under the caller's lock.
+    fn over(&self, map: &Counters, key: &str) -> bool {
         map.by_key
             .get(key)
             .is_some_and(|(start, n)| start.elapsed() < self.window && *n >= self.limit)
@@ -117,6 +122,11 @@ impl RateLimiter {
     /// Counts one event for `key`.
     pub fn record(&self, key: &str) {
         let Ok(mut map) = self.map.lock() else { return };
+        self.count(&mut map, key);
+    }
+
+    /// Counts one event under the lock taken by the caller.
+    fn count(&self, map: &mut Counters, key: &str) {
         let now = Instant::now();
         if map.by_key.len() >= PRUNE_AT && now.duration_since(map.pruned) >= Duration::from_secs(1)
         {
@@ -143,11 +153,16 @@ impl RateLimiter {
         }
     }
 
-    /// Counts one event and tells whether the key was already over the limit.
+    /// Counts one event unless the key has used up its window, and tells
+    /// whether it had. The check and the count are one step under one lock,
+    /// so sessions on different threads cannot both take the last place.
     pub fn check_and_record(&self, key: &str) -> bool {
-        let limited = self.is_limited(key);
+        let Ok(mut map) = self.map.lock() else {
+            return false;
+        };
+        let limited = self.over(&map, key);
         if !limited {
-            self.record(key);
+            self.count(&mut map, key);
         }
         limited
     }
@@ -205,5 +220,27 @@ mod tests {
         assert!(!l.is_limited("b"));
         std::thread::sleep(Duration::from_millis(60));
         assert!(!l.check_and_record("a"));
+    }
+
+    #[test]
+    fn threads_racing_for_the_last_places_take_exactly_the_limit() {
+        use std::sync::{Arc, Barrier};
+        for _ in 0..20 {
+            let l = Arc::new(RateLimiter::new(3, Duration::from_secs(60)));
+            let start = Arc::new(Barrier::new(8));
+            let passed: usize = (0..8)
+                .map(|_| {
+                    let (l, start) = (l.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        start.wait();
+                        (0..50).filter(|_| !l.check_and_record("alice")).count()
+                    })
+                })
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|t| t.join().unwrap_or(0))
+                .sum();
+            assert_eq!(passed, 3);
+        }
     }
 }

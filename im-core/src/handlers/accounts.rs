@@ -195,16 +195,17 @@ async fn password_login(
     // grow the per-user counters).
     let user_key = user.as_ref().map(|u| u.as_str().to_owned());
     let (peer_limit, user_limit) = (&svc.throttles.login_per_peer, &svc.throttles.login_per_user);
-    if peer_limit.is_limited(&peer_key)
-        || user_key.as_ref().is_some_and(|k| user_limit.is_limited(k))
-    {
+    // Count the attempt before checking it, in the same step as the limit
+    // check, so parallel guesses (on any thread) cannot slip under the
+    // limit; a success gives it back.
+    if peer_limit.check_and_record(&peer_key) {
         return Err(rate_limited());
     }
-    // Count the attempt before checking it, so parallel guesses cannot all
-    // slip under the limit; a success gives it back.
-    peer_limit.record(&peer_key);
     if let Some(k) = &user_key {
-        user_limit.record(k);
+        if user_limit.check_and_record(k) {
+            peer_limit.forgive(&peer_key);
+            return Err(rate_limited());
+        }
     }
     let record = match user {
         Some(u) => svc.db(move |s| s.user(&u)).await?,
@@ -368,11 +369,10 @@ pub(crate) async fn revoke_device(me: &Ctx, device: &str, reply: ReplyTo) {
 pub(crate) async fn change_password(me: &Ctx, old: &str, new: &str) -> Result<Reply, ProtoError> {
     let limit = &me.svc.throttles.login_per_user;
     let key = me.user.as_str();
-    if limit.is_limited(key) {
+    // Counted before the check, as logins are; given back on success.
+    if limit.check_and_record(key) {
         return Err(rate_limited());
     }
-    // Counted before the check, as logins are; given back on success.
-    limit.record(key);
     let changed = set_password(me, old, new).await;
     if changed.is_ok()
         || changed
