@@ -246,6 +246,36 @@ async fn a_user_is_online_while_any_session_lives() {
 }
 
 #[tokio::test]
+async fn a_quick_reconnect_ends_online_for_contacts() {
+    let srv = server().start();
+    let mut a = srv.user("alice").await;
+    let mut b = srv.user("bob").await;
+    srv.befriend(&mut a, &mut b).await;
+    for round in 0..8 {
+        let token = a.token.clone().expect("token");
+        let mut again = srv.client().await;
+        a.close().await;
+        again.login_token("alice", &token).await;
+        a = again;
+        // An `offline` may come first, but never after the `online`.
+        let last = b
+            .drain(300)
+            .await
+            .into_iter()
+            .filter(|f| f["type"] == "presence")
+            .last();
+        if let Some(p) = last {
+            assert_eq!(p["status"], "online", "round {round}: {p}");
+        }
+        assert_eq!(
+            b.ok(json!({"type":"contact.list"})).await["contacts"][0]["presence"],
+            "online",
+            "round {round}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_second_session_keeps_the_chosen_status() {
     let srv = server().start();
     let mut a = srv.user_on("alice", "phone").await;

@@ -227,13 +227,16 @@ impl UserActor {
         };
         // `last_seen` is stored before anyone hears we are offline, so a
         // roster read after the `presence` shows it (nothing is handled
-        // meanwhile: a roster asking us waits for the write).
-        ctx.wait(f.into_actor(self).map(move |(), act, _| {
+        // meanwhile: a roster asking us waits for the write). We leave the
+        // directory only after that, so a quick new login finds this actor
+        // instead of starting one whose `online` our `offline` would
+        // overtake.
+        ctx.wait(f.into_actor(self).map(move |(), act, ctx| {
             if !elsewhere {
                 act.broadcast_presence(&frame)
             }
+            act.try_retire(ctx);
         }));
-        self.try_retire(ctx);
     }
 
     fn try_retire(&mut self, ctx: &mut Context<Self>) {
