@@ -1,7 +1,7 @@
 //! [`ChangeStore`](im_core::store::ChangeStore), written once for every
 //! backend: the change log other server processes read (table `changes`).
 
-use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel::sql_types::{BigInt, Binary, Nullable, Text};
 use diesel::QueryableByName;
 
 use im_core::error::{StoreError, StoreResult};
@@ -32,6 +32,12 @@ pub(crate) struct ChangeRow {
 }
 
 statements! {
+    /// Orders appends (parameter: an empty value). The upsert holds one
+    /// row's lock until commit, so ids commit in the order they are drawn:
+    /// a reader that has seen id n never later finds a smaller id appear
+    /// (PostgreSQL hands sequence values out before commit).
+    LockChanges = "INSERT INTO server_settings (key, value) VALUES ('changes_order', ?) \
+                   ON CONFLICT (key) DO UPDATE SET value = excluded.value";
     /// Parameters: origin, kind, a, b, at.
     InsertChange = "INSERT INTO changes (origin, kind, a, b, at) VALUES (?, ?, ?, ?, ?)";
     /// Parameters: after, limit.
@@ -90,7 +96,8 @@ pub(crate) fn publish_change(
     at: Millis,
 ) -> StoreResult<()> {
     let (kind, a, b) = columns(change);
-    db.write(|c| {
+    db.txn(|c| {
+        sql::<LockChanges>().bind::<Binary, _>(&[][..]).run(c)?;
         sql::<InsertChange>()
             .bind::<BigInt, _>(origin as i64)
             .bind::<Text, _>(kind)

@@ -7,10 +7,16 @@ use crate::support::*;
 use crate::StoreTest;
 
 /// The tests of this domain, run on every backend.
-pub(crate) const TESTS: &[StoreTest] = &[(
-    "changes_log_append_read_prune",
-    changes_log_append_read_prune,
-)];
+pub(crate) const TESTS: &[StoreTest] = &[
+    (
+        "changes_log_append_read_prune",
+        changes_log_append_read_prune,
+    ),
+    (
+        "a_reader_following_concurrent_appends_misses_none",
+        a_reader_following_concurrent_appends_misses_none,
+    ),
+];
 
 fn changes_log_append_read_prune(s: &dyn Store) {
     let start = s.last_change_id().unwrap();
@@ -54,4 +60,41 @@ fn changes_log_append_read_prune(s: &dyn Store) {
     let kept = s.changes_after(start, 100).unwrap();
     assert_eq!(kept.len(), 2, "only those made at 1003 and later: {kept:?}");
     assert_eq!(s.last_change_id().unwrap(), all[4].id, "positions go on");
+}
+
+/// Several processes append at once while another follows the log from
+/// its last position: ids must become visible in order, or the follower
+/// steps past one that commits late and never sees it.
+fn a_reader_following_concurrent_appends_misses_none(s: &dyn Store) {
+    const WRITERS: u64 = 4;
+    const EACH: u64 = 150;
+    let start = s.last_change_id().unwrap();
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let seen = std::thread::scope(|scope| {
+        for w in 0..WRITERS {
+            let done = &done;
+            scope.spawn(move || {
+                for i in 0..EACH {
+                    let room = rname(&format!("w{w}r{i}"));
+                    s.publish_change(w, &Change::Room { room }, 5000).unwrap();
+                }
+                done.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            });
+        }
+        let (mut cursor, mut seen) = (start, 0u64);
+        loop {
+            // Read the flag first: a read after every writer finished
+            // sees everything there is.
+            let finished = done.load(std::sync::atomic::Ordering::Acquire) == WRITERS;
+            let got = s.changes_after(cursor, 1000).unwrap();
+            if let Some(last) = got.last() {
+                cursor = last.id;
+            }
+            seen += got.len() as u64;
+            if finished && got.is_empty() {
+                break seen;
+            }
+        }
+    });
+    assert_eq!(seen, WRITERS * EACH, "the follower missed changes");
 }
