@@ -285,19 +285,6 @@ impl Core {
         };
         let online = online.map(|(status, note)| Online { status, note });
         let elsewhere = self.online_elsewhere(user);
-        let v = {
-            // The version moves with the map, so a snapshot is as of one.
-            let mut local = lock(&c.local);
-            match &online {
-                Some(o) => {
-                    local.insert(user.clone(), o.clone());
-                }
-                None => {
-                    local.remove(user);
-                }
-            }
-            c.version.fetch_add(1, Ordering::AcqRel) + 1
-        };
         match (&online, elsewhere) {
             (Some(_), _) => {
                 lock(&c.suppressed).remove(user);
@@ -307,6 +294,19 @@ impl Core {
             }
             (None, false) => {}
         }
+        // The version moves with the map, so a snapshot is as of one, and
+        // it goes on the bus under the same lock: user actors on other
+        // threads cannot send their versions out of order.
+        let mut local = lock(&c.local);
+        match &online {
+            Some(o) => {
+                local.insert(user.clone(), o.clone());
+            }
+            None => {
+                local.remove(user);
+            }
+        }
+        let v = c.version.fetch_add(1, Ordering::AcqRel) + 1;
         c.say(
             Dest::All,
             Wire::Presence {
@@ -413,14 +413,18 @@ impl Core {
             return;
         };
         let change_id = self.actors.feed.position();
-        let presence = c.version.load(Ordering::Acquire);
-        c.say(
-            Dest::All,
-            Wire::Heartbeat {
-                change_id,
-                presence,
-            },
-        );
+        {
+            // A version read under the lock has been sent already.
+            let _local = lock(&c.local);
+            let presence = c.version.load(Ordering::Acquire);
+            c.say(
+                Dest::All,
+                Wire::Heartbeat {
+                    change_id,
+                    presence,
+                },
+            );
+        }
         let silent = lock(&c.view).silent(c.timeout);
         for n in silent {
             tracing::warn!(node = n, "node silent for too long: taken as dead");
@@ -532,14 +536,14 @@ impl Core {
                 }
             }
             Wire::Hello => {
-                let (users, v): (Vec<(String, Online)>, u64) = {
-                    let local = lock(&c.local);
-                    let users = local
-                        .iter()
-                        .map(|(u, o)| (u.as_str().to_owned(), o.clone()))
-                        .collect();
-                    (users, c.version.load(Ordering::Acquire))
-                };
+                // Under the lock, so no presence change of a later
+                // version goes out before the snapshot.
+                let local = lock(&c.local);
+                let users: Vec<(String, Online)> = local
+                    .iter()
+                    .map(|(u, o)| (u.as_str().to_owned(), o.clone()))
+                    .collect();
+                let v = c.version.load(Ordering::Acquire);
                 let mut parts = users.chunks(PART).peekable();
                 if parts.peek().is_none() {
                     let (users, done) = (Vec::new(), true);

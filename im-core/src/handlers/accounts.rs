@@ -272,15 +272,27 @@ async fn token_login(
     token: String,
 ) -> Result<LoginOk, ProtoError> {
     let peer_key = peer.throttle_key();
-    if svc.throttles.login_per_peer.is_limited(&peer_key) {
+    let limit = &svc.throttles.login_per_peer;
+    // Counted up front, as password logins are, so logins in flight cannot
+    // all pass the check; anything but a wrong token gives it back.
+    if limit.check_and_record(&peer_key) {
         return Err(rate_limited());
     }
-    let fail = || {
-        svc.throttles.login_per_peer.record(&peer_key);
-        bad_credentials()
-    };
+    let checked = check_token(svc, username, token).await;
+    if !checked
+        .as_ref()
+        .is_err_and(|e| e.code == ErrorCode::InvalidCredentials)
+    {
+        limit.forgive(&peer_key);
+    }
+    checked
+}
+
+/// Checks a token and notes the login; `invalid_credentials` when the
+/// token is wrong or expired.
+async fn check_token(svc: &Services, username: &str, token: String) -> Result<LoginOk, ProtoError> {
     let Some(user) = UserId::parse(username) else {
-        return Err(fail());
+        return Err(bad_credentials());
     };
     let hash = auth::token_hash(&token);
     let ttl_ms = i64::from(svc.config.auth.token_ttl_days) * 86_400_000;
@@ -297,7 +309,7 @@ async fn token_login(
         })
         .await?;
     let Some((record, dev)) = found else {
-        return Err(fail());
+        return Err(bad_credentials());
     };
     if record.suspended {
         return Err(suspended());
