@@ -104,48 +104,8 @@ impl RateLimiter {
         }
     }
 
-    /// Whether `key` has used up its window.
-    pub fn is_limited(&self, key: &str) -> bool {
-        let Ok(map) = self.map.lock() else {
-            return false;
-        };
-        self.over(&map, key)
-    }
-
-    /// Whether `key` has used up its window, under the caller's lock.
-    fn over(&self, map: &Counters, key: &str) -> bool {
-        map.by_key
-            .get(key)
-            .is_some_and(|(start, n)| start.elapsed() < self.window && *n >= self.limit)
-    }
-
-    /// Counts one event for `key`.
-    pub fn record(&self, key: &str) {
-        let Ok(mut map) = self.map.lock() else { return };
-        self.count(&mut map, key);
-    }
-
-    /// Counts one event under the lock taken by the caller.
-    fn count(&self, map: &mut Counters, key: &str) {
-        let now = Instant::now();
-        if map.by_key.len() >= PRUNE_AT && now.duration_since(map.pruned) >= Duration::from_secs(1)
-        {
-            let w = self.window;
-            map.by_key.retain(|_, (start, _)| start.elapsed() < w);
-            map.pruned = now;
-        }
-        if map.by_key.len() >= MAX_KEYS && !map.by_key.contains_key(key) {
-            return;
-        }
-        let e = map.by_key.entry(key.to_owned()).or_insert((now, 0));
-        if e.0.elapsed() >= self.window {
-            *e = (now, 0);
-        }
-        e.1 = e.1.saturating_add(1);
-    }
-
-    /// Takes back one event counted by [`RateLimiter::record`] (an attempt
-    /// counted up front that turned out to succeed).
+    /// Takes back one event counted by [`RateLimiter::check_and_record`]
+    /// (an attempt counted up front that turned out to succeed).
     pub fn forgive(&self, key: &str) {
         let Ok(mut map) = self.map.lock() else { return };
         if let Some(e) = map.by_key.get_mut(key) {
@@ -160,11 +120,28 @@ impl RateLimiter {
         let Ok(mut map) = self.map.lock() else {
             return false;
         };
-        let limited = self.over(&map, key);
-        if !limited {
-            self.count(&mut map, key);
+        let now = Instant::now();
+        if map.by_key.len() >= PRUNE_AT && now.duration_since(map.pruned) >= Duration::from_secs(1)
+        {
+            let w = self.window;
+            map.by_key.retain(|_, (start, _)| start.elapsed() < w);
+            map.pruned = now;
         }
-        limited
+        let fresh = map.by_key.len() < MAX_KEYS;
+        let e = match map.by_key.get_mut(key) {
+            Some(e) => e,
+            // A full map counts no new key.
+            None if !fresh => return false,
+            None => map.by_key.entry(key.to_owned()).or_insert((now, 0)),
+        };
+        if e.0.elapsed() >= self.window {
+            *e = (now, 0);
+        }
+        if e.1 >= self.limit {
+            return true;
+        }
+        e.1 += 1;
+        false
     }
 }
 
@@ -203,12 +180,12 @@ mod tests {
     fn limiter_memory_is_bounded() {
         let l = RateLimiter::new(1, Duration::from_secs(60));
         for i in 0..MAX_KEYS + 1000 {
-            l.record(&format!("k{i}"));
+            l.check_and_record(&format!("k{i}"));
         }
         let len = l.map.lock().map(|m| m.by_key.len()).unwrap_or(0);
         assert_eq!(len, MAX_KEYS, "no key past the cap");
         // Keys already counted keep counting.
-        assert!(l.is_limited("k0"));
+        assert!(l.check_and_record("k0"));
     }
 
     #[test]
@@ -217,7 +194,7 @@ mod tests {
         assert!(!l.check_and_record("a"));
         assert!(!l.check_and_record("a"));
         assert!(l.check_and_record("a"));
-        assert!(!l.is_limited("b"));
+        assert!(!l.check_and_record("b"), "keys count apart");
         std::thread::sleep(Duration::from_millis(60));
         assert!(!l.check_and_record("a"));
     }

@@ -6,7 +6,7 @@ use diesel::QueryableByName;
 
 use im_core::error::{StoreError, StoreResult};
 use im_core::ids::{Millis, UserId};
-use im_core::store::{DeviceRecord, UserRecord};
+use im_core::store::{DeviceRecord, Granted, TokenGrant, UserRecord};
 
 use crate::db::Db;
 use crate::error::DbError;
@@ -118,6 +118,11 @@ statements! {
     SetPasswordHash = "UPDATE users SET password_hash = ? WHERE name = ?";
     /// Parameters: suspended, name.
     SetSuspended = "UPDATE users SET suspended = ? WHERE name = ?";
+    /// A no-op write that locks the user's row until the transaction ends,
+    /// so one user's checked writes take turns (PostgreSQL; on SQLite the
+    /// write transaction already excludes every other writer). Parameter:
+    /// name.
+    LockUser = "UPDATE users SET suspended = suspended WHERE name = ?";
     /// Parameters: at, name.
     SetLastSeen = "UPDATE users SET last_seen = ? WHERE name = ?";
     /// Parameters: user, device, token hash, now.
@@ -238,6 +243,46 @@ pub(crate) fn set_last_seen(db: &impl Db, name: &UserId, at: Millis) -> StoreRes
         Ok(())
     })?;
     Ok(())
+}
+
+/// Issues a token if what the login checked still holds, in one
+/// transaction holding the user's row.
+pub(crate) fn grant_token(db: &impl Db, g: &TokenGrant) -> StoreResult<Granted> {
+    let user = g.user.as_str();
+    let granted = db.txn(|c| {
+        sql::<LockUser>().bind::<Text, _>(user).run(c)?;
+        let Some(u) = sql::<SelectUser>()
+            .bind::<Text, _>(user)
+            .row::<UserRow, _>(c)?
+        else {
+            return Ok(None);
+        };
+        if u.password_hash != g.password_hash {
+            return Ok(Some(Granted::PasswordChanged));
+        }
+        if u.suspended {
+            return Ok(Some(Granted::Suspended));
+        }
+        let devices = sql::<Devices>()
+            .bind::<Text, _>(user)
+            .rows::<DeviceRow, _>(c)?;
+        let others = devices
+            .iter()
+            .filter(|d| d.token_hash.is_some() && d.device != g.device)
+            .count();
+        if others >= g.max_devices {
+            return Ok(Some(Granted::TooManyDevices));
+        }
+        sql::<IssueToken>()
+            .bind::<Text, _>(user)
+            .bind::<Text, _>(g.device.as_str())
+            .bind::<Nullable<Text>, _>(Some(g.token_hash.as_str()))
+            .bind::<BigInt, _>(g.now)
+            .bind::<BigInt, _>(g.now)
+            .run(c)?;
+        Ok(Some(Granted::Issued))
+    })?;
+    granted.ok_or(StoreError::NotFound)
 }
 
 /// Creates or updates a device with a new token hash and a login at `now`.

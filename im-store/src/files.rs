@@ -9,7 +9,7 @@ use im_core::ids::{ConvId, Millis, UserId};
 use im_core::store::files::{BeginOutcome, UploadLimits};
 use im_core::store::FileRecord;
 
-use crate::accounts::{changed, conflict_or};
+use crate::accounts::{changed, conflict_or, LockUser};
 use crate::db::Db;
 use crate::error::DbError;
 use crate::messages::parse_conv;
@@ -93,10 +93,6 @@ statements! {
     StaleFiles = "SELECT f.id, f.uploader, f.name, f.mime, f.size, f.received, f.sha256, \
         f.created_at FROM files f WHERE f.created_at < ? AND (f.sha256 IS NULL \
         OR NOT EXISTS (SELECT 1 FROM file_convs fc WHERE fc.file_id = f.id))";
-    /// A no-op write that locks the user's row until the transaction ends,
-    /// so one user's begins take turns (PostgreSQL; on SQLite the write
-    /// transaction already excludes every other writer). Parameter: name.
-    LockUser = "UPDATE users SET suspended = suspended WHERE name = ?";
     /// Unfinished uploads of a user. Parameter: uploader.
     OpenUploads = "SELECT CAST(COUNT(*) AS BIGINT) AS v FROM files \
         WHERE uploader = ? AND sha256 IS NULL";

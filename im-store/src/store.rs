@@ -14,6 +14,7 @@ use im_core::store::{
     DeviceRecord, FileRecord, NewMessage, Relation, RoomListing, RoomMember, RoomRecord,
     StoredMessage, UserRecord,
 };
+use im_core::store::{Granted, TokenGrant};
 
 use crate::db::Db;
 use crate::{accounts, changes, contacts, files, messages, rooms};
@@ -59,6 +60,10 @@ impl<B: Db + Send + Sync + 'static> AccountStore for SqlStore<B> {
 
     fn suspended_users(&self) -> StoreResult<Vec<UserId>> {
         accounts::suspended_users(&self.0)
+    }
+
+    fn grant_token(&self, grant: &TokenGrant) -> StoreResult<Granted> {
+        accounts::grant_token(&self.0, grant)
     }
 
     fn issue_token(

@@ -10,7 +10,7 @@ use crate::ids::{now_millis, UserId};
 use crate::protocol::{DeviceEntry, Reply};
 use crate::reply::ReplyTo;
 use crate::services::Services;
-use crate::store::{Change, UserRecord};
+use crate::store::{Change, Granted, TokenGrant, UserRecord};
 use crate::transport::PeerInfo;
 
 /// Longest device name, in characters.
@@ -235,27 +235,27 @@ async fn password_login(
         return Err(suspended());
     }
     let token = auth::new_token();
-    let hash = auth::token_hash(&token);
-    let (u, d) = (record.name.clone(), device.clone());
     let max = svc.config.limits.max_devices;
-    let issued = svc
-        .db(move |s| {
-            // A new device name needs a free place among the live tokens.
-            let live = s
-                .devices(&u)?
-                .into_iter()
-                .filter(|x| x.token_hash.is_some());
-            let others = live.filter(|x| x.device != d).count();
-            if others >= max {
-                return Ok(false);
-            }
-            s.issue_token(&u, &d, &hash, now_millis()).map(|()| true)
-        })
-        .await?;
-    if !issued {
-        return Err(ProtoError::conflict(format!(
-            "{max} devices are signed in: revoke one first"
-        )));
+    // Issued only if the password checked is still the password and the
+    // account still in good standing: a password change or a suspension
+    // during the bcrypt check must not leave a fresh token behind.
+    let grant = TokenGrant {
+        user: record.name.clone(),
+        device: device.clone(),
+        token_hash: auth::token_hash(&token),
+        password_hash: record.password_hash,
+        max_devices: max,
+        now: now_millis(),
+    };
+    match svc.db(move |s| s.grant_token(&grant)).await? {
+        Granted::Issued => {}
+        Granted::PasswordChanged => return Err(bad_credentials()),
+        Granted::Suspended => return Err(suspended()),
+        Granted::TooManyDevices => {
+            return Err(ProtoError::conflict(format!(
+                "{max} devices are signed in: revoke one first"
+            )))
+        }
     }
     Ok(LoginOk {
         user: record.name,

@@ -44,6 +44,36 @@ pub struct DeviceRecord {
     pub last_login: Millis,
 }
 
+/// What a password login checked, for [`AccountStore::grant_token`].
+#[derive(Clone, Debug)]
+pub struct TokenGrant {
+    /// The account.
+    pub user: UserId,
+    /// The device the token is for.
+    pub device: String,
+    /// SHA-256 (hex) of the new token.
+    pub token_hash: String,
+    /// The password hash the login was checked against.
+    pub password_hash: String,
+    /// Most devices that may hold a live token at once.
+    pub max_devices: usize,
+    /// The login's time.
+    pub now: Millis,
+}
+
+/// What [`AccountStore::grant_token`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Granted {
+    /// The token is issued.
+    Issued,
+    /// The password changed since the login read it: nothing issued.
+    PasswordChanged,
+    /// The account is suspended: nothing issued.
+    Suspended,
+    /// `max_devices` other devices hold a live token: nothing issued.
+    TooManyDevices,
+}
+
 /// Users, devices, tokens and the server secret.
 pub trait AccountStore {
     /// Creates an account; `StoreError::Conflict` when the name is taken.
@@ -62,6 +92,14 @@ pub trait AccountStore {
     /// suspension made by another process closes live sessions, so stores
     /// should answer it from an index.
     fn suspended_users(&self) -> StoreResult<Vec<UserId>>;
+    /// Issues a token as [`AccountStore::issue_token`] does, only while
+    /// what the login checked still holds: the account still has
+    /// `password_hash`, is not suspended, and fewer than `max_devices`
+    /// other devices hold a live token. Check and issue are one step (SQL:
+    /// one transaction holding the user's row), so a password change, a
+    /// suspension or a parallel login cannot come between them.
+    /// `StoreError::NotFound` if the account is gone.
+    fn grant_token(&self, grant: &TokenGrant) -> StoreResult<Granted>;
     /// Creates or updates a device with a new token hash (revoking the old
     /// one) and records a login at `now`.
     fn issue_token(

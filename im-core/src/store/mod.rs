@@ -37,7 +37,7 @@ mod memory;
 pub mod messages;
 pub mod rooms;
 
-pub use accounts::{AccountStore, DeviceRecord, UserRecord};
+pub use accounts::{AccountStore, DeviceRecord, Granted, TokenGrant, UserRecord};
 pub use changes::{Change, ChangeRecord, ChangeStore};
 pub use contacts::{ContactState, ContactStore, Relation};
 pub use files::{FileRecord, FileStore};

@@ -3,6 +3,7 @@
 use im_core::error::StoreError;
 use im_core::ids::UserId;
 use im_core::store::prelude::*;
+use im_core::store::{Granted, TokenGrant};
 
 use crate::support::*;
 use crate::StoreTest;
@@ -21,6 +22,14 @@ pub(crate) const TESTS: &[StoreTest] = &[
         tokens_issue_replace_touch_revoke,
     ),
     ("tokens_user_by_token", tokens_user_by_token),
+    (
+        "tokens_granted_only_while_the_login_holds",
+        tokens_granted_only_while_the_login_holds,
+    ),
+    (
+        "parallel_grants_never_pass_the_device_cap",
+        parallel_grants_never_pass_the_device_cap,
+    ),
     ("server_secret_stable", server_secret_stable),
 ];
 
@@ -291,4 +300,96 @@ fn server_secret_stable(s: &dyn Store) {
     assert_eq!(s.server_secret().unwrap(), a);
     s.create_user(&user("alice", 1)).unwrap();
     assert_eq!(s.server_secret().unwrap(), a);
+}
+
+fn grant(name: &str, device: &str, password_hash: &str, max_devices: usize) -> TokenGrant {
+    TokenGrant {
+        user: uid(name),
+        device: device.into(),
+        token_hash: format!("t-{name}-{device}"),
+        password_hash: password_hash.into(),
+        max_devices,
+        now: 100,
+    }
+}
+
+fn tokens_granted_only_while_the_login_holds(s: &dyn Store) {
+    s.create_user(&user("alice", 1)).unwrap();
+    let alice = uid("alice");
+    let token = |device: &str| {
+        s.devices(&alice)
+            .unwrap()
+            .into_iter()
+            .find(|d| d.device == device)
+            .and_then(|d| d.token_hash)
+    };
+    let g = grant("alice", "phone", "hash-of-alice", 2);
+    assert_eq!(s.grant_token(&g).unwrap(), Granted::Issued);
+    assert_eq!(token("phone").as_deref(), Some("t-alice-phone"));
+    let d = s.device_by_token(&alice, "t-alice-phone").unwrap().unwrap();
+    assert_eq!((d.token_issued_at, d.last_login), (100, 100));
+    // A second device fits; a third does not, but a device already
+    // holding a token may always log in again.
+    assert_eq!(
+        s.grant_token(&grant("alice", "pc", "hash-of-alice", 2))
+            .unwrap(),
+        Granted::Issued
+    );
+    assert_eq!(
+        s.grant_token(&grant("alice", "tablet", "hash-of-alice", 2))
+            .unwrap(),
+        Granted::TooManyDevices
+    );
+    assert_eq!(token("tablet"), None);
+    assert_eq!(s.grant_token(&g).unwrap(), Granted::Issued);
+    // A revoked device frees its place.
+    assert!(s.revoke_device(&alice, "pc").unwrap());
+    assert_eq!(
+        s.grant_token(&grant("alice", "tablet", "hash-of-alice", 2))
+            .unwrap(),
+        Granted::Issued
+    );
+    // The password changed since the login read it.
+    s.set_password_hash(&alice, "new-hash").unwrap();
+    assert_eq!(
+        s.grant_token(&grant("alice", "pc", "hash-of-alice", 5))
+            .unwrap(),
+        Granted::PasswordChanged
+    );
+    assert_eq!(token("pc"), None);
+    // Suspended meanwhile.
+    s.set_suspended(&alice, true).unwrap();
+    assert_eq!(
+        s.grant_token(&grant("alice", "pc", "new-hash", 5)).unwrap(),
+        Granted::Suspended
+    );
+    assert_eq!(token("pc"), None);
+    assert!(matches!(
+        s.grant_token(&grant("nobody", "pc", "x", 5)),
+        Err(StoreError::NotFound)
+    ));
+}
+
+/// Logins on several connections (threads, or processes sharing the
+/// database) for new devices at once: exactly the cap gets tokens.
+fn parallel_grants_never_pass_the_device_cap(s: &dyn Store) {
+    s.create_user(&user("alice", 1)).unwrap();
+    let issued = std::thread::scope(|scope| {
+        let tries: Vec<_> = (0..8)
+            .map(|i| {
+                scope.spawn(move || {
+                    let g = grant("alice", &format!("d{i}"), "hash-of-alice", 3);
+                    s.grant_token(&g).unwrap()
+                })
+            })
+            .collect();
+        tries
+            .into_iter()
+            .map(|t| t.join())
+            .filter(|t| matches!(t, Ok(Granted::Issued)))
+            .count()
+    });
+    assert_eq!(issued, 3);
+    let live = s.devices(&uid("alice")).unwrap();
+    assert_eq!(live.iter().filter(|d| d.token_hash.is_some()).count(), 3);
 }

@@ -51,6 +51,37 @@ impl AccountStore for MemoryStore {
             .collect())
     }
 
+    fn grant_token(&self, g: &TokenGrant) -> StoreResult<Granted> {
+        let mut guard = self.lock()?;
+        let Some(u) = guard.users.get(&g.user) else {
+            return Err(StoreError::NotFound);
+        };
+        if u.password_hash != g.password_hash {
+            return Ok(Granted::PasswordChanged);
+        }
+        if u.suspended {
+            return Ok(Granted::Suspended);
+        }
+        let devices = guard.devices.entry(g.user.clone()).or_default();
+        let others = devices
+            .values()
+            .filter(|d| d.token_hash.is_some() && d.device != g.device)
+            .count();
+        if others >= g.max_devices {
+            return Ok(Granted::TooManyDevices);
+        }
+        devices.insert(
+            g.device.clone(),
+            DeviceRecord {
+                device: g.device.clone(),
+                token_hash: Some(g.token_hash.clone()),
+                token_issued_at: g.now,
+                last_login: g.now,
+            },
+        );
+        Ok(Granted::Issued)
+    }
+
     fn issue_token(
         &self,
         user: &UserId,
