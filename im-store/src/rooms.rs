@@ -326,6 +326,13 @@ pub(crate) fn join_room<D: Db>(
         if already.is_some() {
             return Ok(false);
         }
+        let banned = sql::<BanCount>()
+            .bind::<Text, _>(room)
+            .bind::<Text, _>(user.as_str())
+            .row::<I64Row, _>(c)?;
+        if banned.is_some_and(|r| r.v > 0) {
+            return Ok(false);
+        }
         sql::<InsertMember>()
             .bind::<Text, _>(room)
             .bind::<Text, _>(user.as_str())

@@ -220,15 +220,20 @@ pub(crate) async fn join(me: &Ctx, name: &str) -> Result<Reply, ProtoError> {
     }
     let room = room_actor(me, &name).await;
     let (n, u, origin) = (name.clone(), me.user.clone(), me.svc.origin);
-    if me
+    let joined = me
         .svc
         .db(move |s| {
             let joined = s.join_room(&n, &u, now_millis())?;
+            if !joined && s.is_room_banned(&n, &u)? {
+                // Banned since `standing` read the room.
+                return Ok(None);
+            }
             Services::publish(origin, s, &Change::Room { room: n })?;
-            Ok(joined)
+            Ok(Some(joined))
         })
         .await?
-    {
+        .ok_or_else(|| ProtoError::forbidden("you are banned from this room"))?;
+    if joined {
         me.svc.changed().await;
         let frame = ServerFrame::RoomJoined {
             room: name.clone(),
@@ -378,29 +383,26 @@ pub(crate) async fn kick(me: &Ctx, name: &str, user: &str) -> Result<Reply, Prot
             "the owner cannot kick themselves; leave instead",
         ));
     }
-    let was_member = st.member(&target).is_some();
-    let room = match was_member {
-        true => room_actor(me, &name).await,
-        false => None,
-    };
+    let room = room_actor(me, &name).await;
     let (n, t, origin) = (name.clone(), target.clone(), me.svc.origin);
-    let exists = me
+    let was_member = me
         .svc
         .db(move |s| {
             if s.user(&t)?.is_none() {
-                return Ok(false);
+                return Ok(None);
             }
             s.set_room_ban(&n, &t, true)?;
-            if was_member {
+            // Membership read after the ban: a join that `standing` did
+            // not see is in by now, and no later one gets past the ban.
+            let member = s.room_members(&n)?.iter().any(|m| m.user == t);
+            if member {
                 s.leave_room(&n, &t)?;
             }
             Services::publish(origin, s, &Change::Room { room: n })?;
-            Ok(true)
+            Ok(Some(member))
         })
-        .await?;
-    if !exists {
-        return Err(ProtoError::not_found("no such user"));
-    }
+        .await?
+        .ok_or_else(|| ProtoError::not_found("no such user"))?;
     me.svc.changed().await;
     if was_member {
         let frame = ServerFrame::RoomLeft {

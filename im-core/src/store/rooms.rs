@@ -59,7 +59,8 @@ pub trait RoomStore {
     fn room_members(&self, name: &RoomName) -> StoreResult<Vec<RoomMember>>;
     /// Adds `user` as a member whose cursors (read, and delivered for every
     /// device) start at the room's last seq, and uses up any invitation;
-    /// false (and nothing changed) when already a member.
+    /// false (and nothing changed) when already a member or banned (checked
+    /// in the same step, so a ban made meanwhile is never overtaken).
     fn join_room(&self, name: &RoomName, user: &UserId, now: Millis) -> StoreResult<bool>;
     /// Removes `user` from the room; when they were the owner and members
     /// remain, the longest-standing member becomes owner and is returned.

@@ -258,6 +258,13 @@ fn rooms_topic_bans_invites(s: &dyn Store) {
     s.set_room_ban(&r, &uid("bob"), true).unwrap();
     assert!(s.is_room_banned(&r, &uid("bob")).unwrap());
     assert!(!s.is_room_banned(&other, &uid("bob")).unwrap());
+    // A banned user cannot join, whatever a caller read before.
+    assert!(!s.join_room(&r, &uid("bob"), 3).unwrap());
+    assert!(!s
+        .room_members(&r)
+        .unwrap()
+        .iter()
+        .any(|m| m.user == uid("bob")));
     s.set_room_ban(&r, &uid("bob"), false).unwrap();
     assert!(!s.is_room_banned(&r, &uid("bob")).unwrap());
 

@@ -70,7 +70,7 @@ impl RoomStore for MemoryStore {
     fn join_room(&self, name: &RoomName, user: &UserId, now: Millis) -> StoreResult<bool> {
         let mut g = self.lock()?;
         let room = g.rooms.get_mut(name).ok_or(StoreError::NotFound)?;
-        if room.members.iter().any(|m| &m.user == user) {
+        if room.bans.contains(user) || room.members.iter().any(|m| &m.user == user) {
             return Ok(false);
         }
         room.members.push(RoomMember {
