@@ -8,6 +8,7 @@
 //! point at.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use sha2::Sha256;
@@ -64,6 +65,11 @@ pub(crate) struct Services {
     pub uploads: Uploads,
     /// Serialises contact changes per pair of users.
     pub pair_locks: PairLocks,
+    /// Per user: a cap on what one user holds (pending requests, rooms
+    /// owned, invitations waiting) is counted and taken under it, so
+    /// parallel requests in this process cannot both take the last place.
+    /// Taken before any pair's lock.
+    pub user_locks: KeyLocks<UserId>,
     /// The key signing download links, read once from the store.
     pub link_secret: OnceLock<Arc<Vec<u8>>>,
     /// This process's id in the change log (random, 63 bits).
@@ -99,6 +105,7 @@ impl Services {
             blobs,
             uploads: Uploads::default(),
             pair_locks: PairLocks::default(),
+            user_locks: KeyLocks::default(),
             link_secret: OnceLock::new(),
             origin: rand::random::<u64>() >> 1,
             online_users: Default::default(),
@@ -205,36 +212,38 @@ impl Services {
     }
 }
 
-/// One async lock per pair of users with a contact change in progress;
-/// entries go away when nobody holds or waits for them.
-#[derive(Default)]
-pub(crate) struct PairLocks {
-    map: Mutex<HashMap<(UserId, UserId), PairLock>>,
+/// One async lock per key with work in progress; entries go away when
+/// nobody holds or waits for them.
+pub(crate) struct KeyLocks<K> {
+    map: Mutex<HashMap<K, KeyLock>>,
 }
 
-type PairLock = Arc<tokio::sync::Mutex<()>>;
+impl<K> Default for KeyLocks<K> {
+    fn default() -> Self {
+        KeyLocks {
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+}
 
-/// Holds a pair's lock; dropping it releases the lock and forgets the pair
+type KeyLock = Arc<tokio::sync::Mutex<()>>;
+
+/// Holds a key's lock; dropping it releases the lock and forgets the key
 /// when nobody else wants it.
-pub(crate) struct PairGuard<'a> {
-    locks: &'a PairLocks,
-    key: (UserId, UserId),
+pub(crate) struct KeyGuard<'a, K: Eq + Hash> {
+    locks: &'a KeyLocks<K>,
+    key: K,
     guard: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
-impl PairLocks {
-    /// Waits for the lock of the pair `{a, b}` (in either order).
-    pub(crate) async fn lock(&self, a: &UserId, b: &UserId) -> PairGuard<'_> {
-        let key = if a < b {
-            (a.clone(), b.clone())
-        } else {
-            (b.clone(), a.clone())
-        };
+impl<K: Eq + Hash + Clone> KeyLocks<K> {
+    /// Waits for `key`'s lock.
+    pub(crate) async fn lock(&self, key: K) -> KeyGuard<'_, K> {
         let m = match self.map.lock() {
             Ok(mut map) => map.entry(key.clone()).or_default().clone(),
             Err(_) => Arc::default(),
         };
-        PairGuard {
+        KeyGuard {
             locks: self,
             key,
             guard: Some(m.lock_owned().await),
@@ -242,7 +251,22 @@ impl PairLocks {
     }
 }
 
-impl Drop for PairGuard<'_> {
+/// Contact changes between two users are made under the pair's lock.
+pub(crate) type PairLocks = KeyLocks<(UserId, UserId)>;
+
+impl PairLocks {
+    /// Waits for the lock of the pair `{a, b}` (in either order).
+    pub(crate) async fn lock_pair(&self, a: &UserId, b: &UserId) -> KeyGuard<'_, (UserId, UserId)> {
+        let key = if a < b {
+            (a.clone(), b.clone())
+        } else {
+            (b.clone(), a.clone())
+        };
+        self.lock(key).await
+    }
+}
+
+impl<K: Eq + Hash> Drop for KeyGuard<'_, K> {
     fn drop(&mut self) {
         self.guard.take();
         if let Ok(mut map) = self.locks.map.lock() {

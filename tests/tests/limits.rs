@@ -462,6 +462,85 @@ async fn per_user_caps_on_rooms_devices_and_requests() {
         .await;
 }
 
+/// Sends `frames[i]` on `clients[i]`, every frame before any reply is
+/// read, and returns each reply's code: `ok` or the error's code.
+async fn all_at_once(clients: &mut [Client], frames: &[Vec<Value>]) -> Vec<String> {
+    for (c, fs) in clients.iter_mut().zip(frames) {
+        for (i, f) in fs.iter().enumerate() {
+            let mut f = f.clone();
+            f["id"] = json!(format!("race-{i}"));
+            c.send(f).await;
+        }
+    }
+    let mut codes = Vec::new();
+    for (c, fs) in clients.iter_mut().zip(frames) {
+        let mut got = 0;
+        while got < fs.len() {
+            let v = c.recv().await;
+            if !v["id"].as_str().is_some_and(|id| id.starts_with("race-")) {
+                continue;
+            }
+            got += 1;
+            codes.push(match v["type"].as_str() {
+                Some("ok") => "ok".to_owned(),
+                _ => v["code"].as_str().unwrap_or("?").to_owned(),
+            });
+        }
+    }
+    codes
+}
+
+fn count(codes: &[String], code: &str) -> usize {
+    codes.iter().filter(|c| *c == code).count()
+}
+
+#[tokio::test]
+async fn parallel_requests_never_pass_the_per_user_caps() {
+    let srv = TestServer::builder()
+        .config(|c| {
+            c.limits.max_rooms_owned = 3;
+            c.limits.max_pending_requests = 3;
+            c.limits.max_pending_invites = 2;
+        })
+        .start();
+    // Four sessions of alice, each asking three times at once.
+    let mut alice = Vec::new();
+    for d in 0..4 {
+        alice.push(srv.user_on("alice", &format!("d{d}")).await);
+    }
+    let each = |f: &dyn Fn(usize) -> Value| -> Vec<Vec<Value>> {
+        (0..4)
+            .map(|d| (0..3).map(|i| f(d * 3 + i)).collect())
+            .collect()
+    };
+    let creates = each(&|n| json!({"type":"room.create","name":format!("room{n}")}));
+    let codes = all_at_once(&mut alice, &creates).await;
+    assert_eq!(count(&codes, "ok"), 3, "{codes:?}");
+    assert_eq!(count(&codes, "conflict"), 9, "{codes:?}");
+    for u in 0..12 {
+        srv.register(&format!("user{u}")).await;
+    }
+    let adds = each(&|n| json!({"type":"contact.add","user":format!("user{n}")}));
+    let codes = all_at_once(&mut alice, &adds).await;
+    assert_eq!(count(&codes, "ok"), 3, "{codes:?}");
+    assert_eq!(count(&codes, "rate_limited"), 9, "{codes:?}");
+    // Four owners of private rooms invite carol at once.
+    srv.register("carol").await;
+    let mut owners = Vec::new();
+    for o in 0..4 {
+        let mut c = srv.user(&format!("owner{o}")).await;
+        c.ok(json!({"type":"room.create","name":format!("club{o}"),"public":false}))
+            .await;
+        owners.push(c);
+    }
+    let invites: Vec<Vec<Value>> = (0..4)
+        .map(|o| vec![json!({"type":"room.invite","name":format!("club{o}"),"user":"carol"})])
+        .collect();
+    let codes = all_at_once(&mut owners, &invites).await;
+    assert_eq!(count(&codes, "ok"), 2, "{codes:?}");
+    assert_eq!(count(&codes, "rate_limited"), 2, "{codes:?}");
+}
+
 #[tokio::test]
 async fn a_connection_trickling_bytes_is_closed_on_time() {
     let srv = TestServer::builder()

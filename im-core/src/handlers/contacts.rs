@@ -65,8 +65,14 @@ struct Standing {
 /// `contact.accept` can never leave the actors' books out of step with
 /// the store.
 pub(crate) async fn apply(me: Ctx, op: Op, peer: String, reply: ReplyTo) {
+    // A request counts against `limits.max_pending_requests`: one add of
+    // this user's at a time counts and stores.
+    let _mine = match op {
+        Op::Add => Some(me.svc.user_locks.lock(me.user.clone()).await),
+        _ => None,
+    };
     let _pair = match UserId::parse(&peer) {
-        Some(p) => Some(me.svc.pair_locks.lock(&me.user, &p).await),
+        Some(p) => Some(me.svc.pair_locks.lock_pair(&me.user, &p).await),
         None => None,
     };
     let decided = match standing(&me, &peer, op == Op::Add).await {

@@ -129,6 +129,9 @@ pub(crate) async fn create(
     };
     let owner = me.user.clone();
     let max = me.svc.config.limits.max_rooms_owned as u64;
+    // Counted and created under the owner's lock, so parallel creates
+    // cannot pass the cap together.
+    let _mine = me.svc.user_locks.lock(me.user.clone()).await;
     let created = me
         .svc
         .db(move |s| {
@@ -300,6 +303,9 @@ pub(crate) async fn invite(me: &Ctx, name: &str, user: &str) -> Result<Reply, Pr
     }
     let (n, i, u) = (name.clone(), invitee.clone(), me.user.clone());
     let max = me.svc.config.limits.max_pending_invites;
+    // Counted and stored under the invitee's lock, so invitations from
+    // several members at once cannot pass the cap together.
+    let _theirs = me.svc.user_locks.lock(invitee.clone()).await;
     let added = me
         .svc
         .db(move |s| {
