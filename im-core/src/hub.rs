@@ -296,9 +296,7 @@ impl Hub {
     /// Closes every live session of `user` with `account_suspended`; for
     /// integrators whose admin tooling suspends accounts in the store directly.
     pub fn kick_suspended(&self, user: &UserId) {
-        if let Some(l) = self.svc.actors.users.get(user) {
-            l.addr.do_send(KickSessions::suspended());
-        }
+        self.svc.kick_sessions(user, KickSessions::suspended());
     }
 
     /// Closes every session cleanly and refuses new ones: requests already

@@ -518,6 +518,49 @@ async fn device_revoke_closes_that_devices_sessions_and_kills_its_token() {
 }
 
 #[tokio::test]
+async fn a_token_login_racing_its_revocation_never_outlives_it() {
+    let srv = server()
+        .config(|c| c.auth.login_failures_per_peer = 10_000)
+        .start();
+    let mut laptop = srv.user_on("alice", "laptop").await;
+    let (mut admitted, mut refused) = (0, 0);
+    for _ in 0..10 {
+        let token = srv.user_on("alice", "phone").await.token.expect("token");
+        let mut racers = Vec::new();
+        for _ in 0..12 {
+            racers.push(srv.client().await);
+        }
+        for c in racers.iter_mut() {
+            c.send(json!({"type":"login","username":"alice","token":token,"id":"in"}))
+                .await;
+        }
+        laptop
+            .ok(json!({"type":"device.revoke","device":"phone"}))
+            .await;
+        // Each login is refused, or admitted and then closed by the
+        // revocation: none stays signed in with a revoked token.
+        for mut c in racers {
+            let r = c.recv().await;
+            assert_eq!(r["id"], "in", "{r}");
+            if r["type"] == "ok" {
+                admitted += 1;
+                let frames = c.expect_closed().await;
+                assert!(
+                    frames
+                        .iter()
+                        .any(|f| f == &json!({"type":"closing","reason":"device_revoked"})),
+                    "{frames:?}"
+                );
+            } else {
+                refused += 1;
+                assert_eq!(r["code"], "invalid_credentials", "{r}");
+            }
+        }
+    }
+    assert_eq!(admitted + refused, 120);
+}
+
+#[tokio::test]
 async fn revoking_your_own_device_closes_this_session_after_the_ok() {
     let srv = server().start();
     let mut p = srv.user_on("alice", "phone").await;

@@ -262,8 +262,7 @@ async fn a_quick_reconnect_ends_online_for_contacts() {
             .drain(300)
             .await
             .into_iter()
-            .filter(|f| f["type"] == "presence")
-            .last();
+            .rfind(|f| f["type"] == "presence");
         if let Some(p) = last {
             assert_eq!(p["status"], "online", "round {round}: {p}");
         }

@@ -91,21 +91,15 @@ impl Core {
                 }
             }
             Change::TokenRevoked { user, token_hash } => {
-                if let Some(l) = users.get(user) {
-                    l.addr.do_send(kick(
-                        Tokens::Only(token_hash.as_str().into()),
-                        CloseReason::DeviceRevoked,
-                    ));
-                }
+                let tokens = Tokens::Only(token_hash.as_str().into());
+                self.kick_sessions(user, kick(tokens, CloseReason::DeviceRevoked));
             }
             Change::TokensRevoked { user, keep } => {
-                if let Some(l) = users.get(user) {
-                    let tokens = match keep {
-                        Some(k) => Tokens::AllBut(k.as_str().into()),
-                        None => Tokens::All,
-                    };
-                    l.addr.do_send(kick(tokens, CloseReason::PasswordChanged));
-                }
+                let tokens = match keep {
+                    Some(k) => Tokens::AllBut(k.as_str().into()),
+                    None => Tokens::All,
+                };
+                self.kick_sessions(user, kick(tokens, CloseReason::PasswordChanged));
             }
         }
         true

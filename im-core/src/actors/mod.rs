@@ -19,6 +19,7 @@ pub(crate) mod typing;
 pub(crate) mod user;
 
 use std::ops::Deref;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::blob::BlobStore;
@@ -42,6 +43,10 @@ pub(crate) struct Actors {
     pub arbiters: arbiters::Arbiters,
     /// The other nodes, when this hub is one of several.
     pub cluster: Option<crate::cluster::route::Cluster>,
+    /// Moves on every revocation (a token, a password change, a
+    /// suspension) before its sessions are told to close; see
+    /// [`Core::kick_sessions`].
+    revocations: AtomicU64,
 }
 
 /// The services and the directories of live actors; cheap to clone.
@@ -81,6 +86,7 @@ impl Core {
                 feed: feed::Feed::default(),
                 arbiters: arbiters::Arbiters::start(config_arbiters),
                 cluster,
+                revocations: AtomicU64::new(0),
             }),
         }
     }
@@ -107,6 +113,23 @@ impl Core {
                 move || UserActor::new(core, u)
             })
         })
+    }
+
+    /// Closes the sessions of `user` that `kick` names, once what revoked
+    /// them is stored. A login whose credentials were checked before the
+    /// revocation may attach only after this: it compares
+    /// [`Core::revocation_epoch`] and checks its token again if it moved.
+    pub(crate) fn kick_sessions(&self, user: &UserId, kick: user::KickSessions) {
+        self.actors.revocations.fetch_add(1, Ordering::SeqCst);
+        if let Some(l) = self.actors.users.get(user) {
+            l.addr.do_send(kick);
+        }
+    }
+
+    /// How many revocations this hub has acted on; read before a login
+    /// checks its credentials.
+    pub(crate) fn revocation_epoch(&self) -> u64 {
+        self.actors.revocations.load(Ordering::SeqCst)
     }
 
     /// A weak handle, for periodic tasks that must not keep the hub alive.

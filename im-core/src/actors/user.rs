@@ -302,6 +302,9 @@ pub(crate) struct Attach {
     pub kick: Recipient<Kick>,
     /// Hash of the token the session holds.
     pub token_hash: Arc<str>,
+    /// [`Core::revocation_epoch`] before the login checked its
+    /// credentials: if it moved since, the token is checked again.
+    pub epoch: u64,
 }
 
 impl Handler<Attach> for UserActor {
@@ -316,6 +319,11 @@ impl Handler<Attach> for UserActor {
             ))));
         }
         let first = self.sessions.is_empty();
+        // A revocation from now on finds the slot and closes it; one made
+        // since the login checked its credentials moved the epoch, and
+        // the token is checked again before the roster.
+        let recheck = (self.svc.revocation_epoch() != msg.epoch)
+            .then(|| self.still_valid(msg.token_hash.clone()));
         self.sessions.insert(
             msg.session,
             Slot {
@@ -346,12 +354,48 @@ impl Handler<Attach> for UserActor {
         // A session whose roster cannot be read never logs in: forget it
         // as its detach would.
         let session = msg.session;
-        Box::pin(self.roster().map(move |r, act, ctx| {
+        let roster =
+            match recheck {
+                None => self.roster(),
+                Some(check) => Box::pin(fut::wrap_future::<_, Self>(check).then(
+                    |valid, act, _| match valid {
+                        Ok(()) => act.roster(),
+                        Err(e) => Box::pin(fut::ready(Err(e))),
+                    },
+                )),
+            };
+        Box::pin(roster.map(move |r, act, ctx| {
             if r.is_err() && act.sessions.remove(&session).is_some() && act.sessions.is_empty() {
                 act.go_offline(ctx);
             }
             r
         }))
+    }
+}
+
+impl UserActor {
+    /// Whether the token hashing to `token_hash` still signs this user in:
+    /// not revoked, and the account not suspended.
+    fn still_valid(
+        &self,
+        token_hash: Arc<str>,
+    ) -> impl std::future::Future<Output = Result<(), ProtoError>> + 'static {
+        let (svc, user) = (self.svc.clone(), self.user.clone());
+        async move {
+            let (live, suspended) = svc
+                .db(move |s| {
+                    let live = s.device_by_token(&user, &token_hash)?.is_some();
+                    Ok((live, s.user(&user)?.is_none_or(|r| r.suspended)))
+                })
+                .await?;
+            if suspended {
+                Err(ProtoError::suspended())
+            } else if !live {
+                Err(ProtoError::bad_credentials())
+            } else {
+                Ok(())
+            }
+        }
     }
 }
 

@@ -590,9 +590,7 @@ impl Core {
             Wire::ToUsers { users, event } => self.on_event(&users, event),
             Wire::Changes { ack, suspended } => {
                 if let Some(u) = suspended.as_deref().and_then(UserId::parse) {
-                    if let Some(l) = self.actors.users.get(&u) {
-                        l.addr.do_send(KickSessions::suspended());
-                    }
+                    self.kick_sessions(&u, KickSessions::suspended());
                 }
                 self.read_changes(ack.map(|id| (from, id)))
             }

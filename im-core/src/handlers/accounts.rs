@@ -31,17 +31,9 @@ fn weak() -> ProtoError {
     )
 }
 
-fn bad_credentials() -> ProtoError {
-    ProtoError::invalid_credentials("invalid username, password or token")
-}
-
 fn rate_limited() -> ProtoError {
     crate::telemetry::login_throttled();
     ProtoError::rate_limited("too many attempts, try again later")
-}
-
-fn suspended() -> ProtoError {
-    ProtoError::new(ErrorCode::AccountSuspended, "account suspended")
 }
 
 /// `register`.
@@ -225,14 +217,14 @@ async fn password_login(
         }
     })?;
     let (Some(record), true) = (record, ok) else {
-        return Err(bad_credentials());
+        return Err(ProtoError::bad_credentials());
     };
     peer_limit.forgive(&peer_key);
     if let Some(k) = &user_key {
         user_limit.forgive(k);
     }
     if record.suspended {
-        return Err(suspended());
+        return Err(ProtoError::suspended());
     }
     let token = auth::new_token();
     let max = svc.config.limits.max_devices;
@@ -249,8 +241,8 @@ async fn password_login(
     };
     match svc.db(move |s| s.grant_token(&grant)).await? {
         Granted::Issued => {}
-        Granted::PasswordChanged => return Err(bad_credentials()),
-        Granted::Suspended => return Err(suspended()),
+        Granted::PasswordChanged => return Err(ProtoError::bad_credentials()),
+        Granted::Suspended => return Err(ProtoError::suspended()),
         Granted::TooManyDevices => {
             return Err(ProtoError::conflict(format!(
                 "{max} devices are signed in: revoke one first"
@@ -292,7 +284,7 @@ async fn token_login(
 /// token is wrong or expired.
 async fn check_token(svc: &Services, username: &str, token: String) -> Result<LoginOk, ProtoError> {
     let Some(user) = UserId::parse(username) else {
-        return Err(bad_credentials());
+        return Err(ProtoError::bad_credentials());
     };
     let hash = auth::token_hash(&token);
     let ttl_ms = i64::from(svc.config.auth.token_ttl_days) * 86_400_000;
@@ -309,10 +301,10 @@ async fn check_token(svc: &Services, username: &str, token: String) -> Result<Lo
         })
         .await?;
     let Some((record, dev)) = found else {
-        return Err(bad_credentials());
+        return Err(ProtoError::bad_credentials());
     };
     if record.suspended {
-        return Err(suspended());
+        return Err(ProtoError::suspended());
     }
     // Read only: `last_login` is written with others' about once a
     // second, so a reconnect storm is not one commit per login.
@@ -366,8 +358,8 @@ pub(crate) async fn revoke_device(me: &Ctx, device: &str, reply: ReplyTo) {
         Ok(true) => {
             me.svc.changed().await;
             reply.ok(Reply::Empty);
-            me.user_addr
-                .do_send(KickSessions::device(device.to_owned()));
+            me.svc
+                .kick_sessions(&me.user, KickSessions::device(device.to_owned()));
         }
         Ok(false) => reply.err(ProtoError::not_found("no such device")),
         Err(e) => reply.err(e),
@@ -394,8 +386,8 @@ pub(crate) async fn change_password(me: &Ctx, old: &str, new: &str) -> Result<Re
         limit.forgive(key);
     }
     changed?;
-    me.user_addr
-        .do_send(KickSessions::password_changed(me.session));
+    me.svc
+        .kick_sessions(&me.user, KickSessions::password_changed(me.session));
     Ok(Reply::Empty)
 }
 
@@ -414,7 +406,7 @@ async fn set_password(me: &Ctx, old: &str, new: &str) -> Result<(), ProtoError> 
         .run(move || auth::verify_password(&old_pw, Some(&hash), cost))
         .await?
     {
-        return Err(bad_credentials());
+        return Err(ProtoError::bad_credentials());
     }
     if !auth::password_ok(new) {
         return Err(weak());

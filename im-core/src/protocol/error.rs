@@ -105,6 +105,18 @@ ctor! {
     internal => Internal,
 }
 
+impl ProtoError {
+    /// What every failed login gets, whichever part was wrong.
+    pub fn bad_credentials() -> ProtoError {
+        ProtoError::invalid_credentials("invalid username, password or token")
+    }
+
+    /// An `account_suspended` error.
+    pub fn suspended() -> ProtoError {
+        ProtoError::new(ErrorCode::AccountSuspended, "account suspended")
+    }
+}
+
 #[cfg(test)]
 mod code_tests {
     use super::ErrorCode;

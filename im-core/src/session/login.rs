@@ -20,8 +20,15 @@ const REPLAY_PAGE: u64 = 200;
 
 impl SessionActor {
     /// Joins the user's actor, then sends `ok`, `roster`, the replay and
-    /// `synced`, all before any other frame is read.
-    pub(super) fn attach(&mut self, ok: LoginOk, reply: ReplyTo, ctx: &mut Context<Self>) {
+    /// `synced`, all before any other frame is read. `epoch` is the
+    /// revocation epoch read before the credentials were checked.
+    pub(super) fn attach(
+        &mut self,
+        ok: LoginOk,
+        epoch: u64,
+        reply: ReplyTo,
+        ctx: &mut Context<Self>,
+    ) {
         let token_hash: std::sync::Arc<str> = crate::auth::token_hash(&ok.token).into();
         self.s.span.record("user", ok.user.as_str());
         let Some(lease) = self.s.svc.user_actor(&ok.user) else {
@@ -33,6 +40,7 @@ impl SessionActor {
             outbox: self.s.outbox.clone(),
             kick: ctx.address().recipient(),
             token_hash: token_hash.clone(),
+            epoch,
         };
         let addr = lease.addr.clone();
         let f = async move { addr.send(attach).await };

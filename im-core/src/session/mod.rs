@@ -145,13 +145,16 @@ impl SessionActor {
                 token,
                 device,
             } => {
+                // Read before the credentials are: a revocation after this
+                // makes the attach check the token again.
+                let epoch = svc.revocation_epoch();
                 let f = async move {
                     accounts::login(&svc, &peer, &username, password, token, device).await
                 }
                 .instrument(self.s.span.clone());
                 ctx.wait(f.into_actor(self).then(move |r, act, ctx| {
                     match r {
-                        Ok(ok) => act.attach(ok, reply, ctx),
+                        Ok(ok) => act.attach(ok, epoch, reply, ctx),
                         Err(e) => reply.err(e),
                     }
                     fut::ready(())
