@@ -18,7 +18,7 @@ use crate::auth::RateLimiter;
 use crate::blob::BlobStore;
 use crate::config::Config;
 use crate::error::{ProtoError, StoreError};
-use crate::ids::UserId;
+use crate::ids::{RoomName, UserId};
 use crate::pool::BlockingPool;
 use crate::store::Store;
 use crate::writer::Writer;
@@ -70,6 +70,9 @@ pub(crate) struct Services {
     /// parallel requests in this process cannot both take the last place.
     /// Taken before any pair's lock.
     pub user_locks: KeyLocks<UserId>,
+    /// Per room: joins, leaves and kicks store and tell the room's actor
+    /// under it, so the actor hears them in the order the store made them.
+    pub room_locks: KeyLocks<RoomName>,
     /// The key signing download links, read once from the store.
     pub link_secret: OnceLock<Arc<Vec<u8>>>,
     /// This process's id in the change log (random, 63 bits).
@@ -106,6 +109,7 @@ impl Services {
             uploads: Uploads::default(),
             pair_locks: PairLocks::default(),
             user_locks: KeyLocks::default(),
+            room_locks: KeyLocks::default(),
             link_secret: OnceLock::new(),
             origin: rand::random::<u64>() >> 1,
             online_users: Default::default(),

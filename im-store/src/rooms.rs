@@ -121,6 +121,11 @@ pub(crate) struct InviteRow {
 statements! {
     /// Parameter: name.
     RoomCount = "SELECT COUNT(*) AS v FROM rooms WHERE name = ?";
+    /// A no-op write that locks the room's row until the transaction
+    /// ends, so membership changes and bans of one room take turns
+    /// (PostgreSQL; on SQLite the write transaction already excludes
+    /// every other writer). Parameter: name.
+    LockRoom = "UPDATE rooms SET public = public WHERE name = ?";
     /// Parameters: name, topic, public, created_at.
     InsertRoom = "INSERT INTO rooms (name, topic, public, created_at) VALUES (?, ?, ?, ?)";
     /// Parameters: room, user, owner, joined_at.
@@ -188,14 +193,15 @@ fn room_exists(c: &mut impl RoomsConn, name: &str) -> Result<bool, DbError> {
     Ok(n.is_some_and(|r| r.v > 0))
 }
 
-/// Runs `f` in a write transaction if the room exists (`None` if not).
+/// Runs `f` in a write transaction holding the room's row, if the room
+/// exists (`None` if not): a join and a ban of one room never interleave.
 fn in_room<D: Db, T>(
     db: &D,
     room: &str,
     f: impl FnOnce(&mut D::Conn) -> Result<T, DbError>,
 ) -> Result<Option<T>, DbError> {
     db.txn(|c| {
-        if !room_exists(c, room)? {
+        if sql::<LockRoom>().bind::<Text, _>(room).run(c)? == 0 {
             return Ok(None);
         }
         f(c).map(Some)
@@ -309,7 +315,7 @@ pub(crate) fn room_members(db: &impl Db, name: &RoomName) -> StoreResult<Vec<Roo
 }
 
 /// Adds `user` as a member whose cursors start at the room's last seq, and
-/// uses up any invitation; false when already a member.
+/// uses up any invitation; false when already a member or banned.
 pub(crate) fn join_room<D: Db>(
     db: &D,
     name: &RoomName,

@@ -131,7 +131,7 @@ pub(crate) async fn create(
     let max = me.svc.config.limits.max_rooms_owned as u64;
     // Counted and created under the owner's lock, so parallel creates
     // cannot pass the cap together.
-    let _mine = me.svc.user_locks.lock(me.user.clone()).await;
+    let mine = me.svc.user_locks.lock(me.user.clone()).await;
     let created = me
         .svc
         .db(move |s| {
@@ -141,6 +141,7 @@ pub(crate) async fn create(
             s.create_room(&record, &owner).map(|()| true)
         })
         .await;
+    drop(mine);
     match created {
         Ok(true) => {}
         Ok(false) => {
@@ -221,6 +222,7 @@ pub(crate) async fn join(me: &Ctx, name: &str) -> Result<Reply, ProtoError> {
     if st.banned {
         return Err(ProtoError::forbidden("you are banned from this room"));
     }
+    let _room = me.svc.room_locks.lock(name.clone()).await;
     let room = room_actor(me, &name).await;
     let (n, u, origin) = (name.clone(), me.user.clone(), me.svc.origin);
     let joined = me
@@ -254,6 +256,7 @@ pub(crate) async fn leave(me: &Ctx, name: &str) -> Result<Reply, ProtoError> {
     if st.member(&me.user).is_none() {
         return Err(ProtoError::not_found("you are not in this room"));
     }
+    let _room = me.svc.room_locks.lock(name.clone()).await;
     let room = room_actor(me, &name).await;
     let (n, u, origin) = (name.clone(), me.user.clone(), me.svc.origin);
     me.svc
@@ -305,7 +308,7 @@ pub(crate) async fn invite(me: &Ctx, name: &str, user: &str) -> Result<Reply, Pr
     let max = me.svc.config.limits.max_pending_invites;
     // Counted and stored under the invitee's lock, so invitations from
     // several members at once cannot pass the cap together.
-    let _theirs = me.svc.user_locks.lock(invitee.clone()).await;
+    let theirs = me.svc.user_locks.lock(invitee.clone()).await;
     let added = me
         .svc
         .db(move |s| {
@@ -317,6 +320,7 @@ pub(crate) async fn invite(me: &Ctx, name: &str, user: &str) -> Result<Reply, Pr
             s.add_room_invite(&n, &i, &u).map(|()| true)
         })
         .await?;
+    drop(theirs);
     if !added {
         return Err(ProtoError::rate_limited(format!(
             "this user has {max} invitations waiting"
@@ -389,6 +393,7 @@ pub(crate) async fn kick(me: &Ctx, name: &str, user: &str) -> Result<Reply, Prot
             "the owner cannot kick themselves; leave instead",
         ));
     }
+    let _room = me.svc.room_locks.lock(name.clone()).await;
     let room = room_actor(me, &name).await;
     let (n, t, origin) = (name.clone(), target.clone(), me.svc.origin);
     let was_member = me
@@ -399,7 +404,8 @@ pub(crate) async fn kick(me: &Ctx, name: &str, user: &str) -> Result<Reply, Prot
             }
             s.set_room_ban(&n, &t, true)?;
             // Membership read after the ban: a join that `standing` did
-            // not see is in by now, and no later one gets past the ban.
+            // not see is committed by now (joins and bans take the room's
+            // row in turn), and no later one gets past the ban.
             let member = s.room_members(&n)?.iter().any(|m| m.user == t);
             if member {
                 s.leave_room(&n, &t)?;

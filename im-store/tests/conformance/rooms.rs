@@ -20,6 +20,10 @@ pub(crate) const TESTS: &[StoreTest] = &[
         rooms_cursors_start_where_members_joined,
     ),
     ("rooms_topic_bans_invites", rooms_topic_bans_invites),
+    (
+        "a_join_racing_a_kick_never_outlives_the_ban",
+        a_join_racing_a_kick_never_outlives_the_ban,
+    ),
 ];
 
 fn rooms_create_lookup_conflict(s: &dyn Store) {
@@ -288,4 +292,28 @@ fn rooms_topic_bans_invites(s: &dyn Store) {
         s.room_invites(&uid("eve")).unwrap(),
         [(r.clone(), uid("alice"))]
     );
+}
+
+/// What `room.join` and `room.kick` do, at once, on two connections: the
+/// join is refused by the ban, or the kick sees the member after its ban
+/// and removes them. A join that read "not banned" before the ban and
+/// committed after the kick looked is what this rules out.
+fn a_join_racing_a_kick_never_outlives_the_ban(s: &dyn Store) {
+    s.create_room(&room_rec("club", "", true, 1), &uid("alice"))
+        .unwrap();
+    let r = rname("club");
+    for i in 0..40 {
+        let u = uid(&format!("user{i}"));
+        std::thread::scope(|scope| {
+            scope.spawn(|| s.join_room(&r, &u, 10).unwrap());
+            scope.spawn(|| {
+                s.set_room_ban(&r, &u, true).unwrap();
+                if s.room_members(&r).unwrap().iter().any(|m| m.user == u) {
+                    s.leave_room(&r, &u).unwrap();
+                }
+            });
+        });
+        let members = s.room_members(&r).unwrap();
+        assert!(!members.iter().any(|m| m.user == u), "{u} banned and in");
+    }
 }
