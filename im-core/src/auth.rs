@@ -120,6 +120,37 @@ impl RateLimiter {
         let Ok(mut map) = self.map.lock() else {
             return false;
         };
+        match self.counter(&mut map, key) {
+            Some(e) if e.1 >= self.limit => true,
+            Some(e) => {
+                e.1 += 1;
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Whether `key` has used up its window; counts nothing.
+    pub fn is_limited(&self, key: &str) -> bool {
+        let Ok(map) = self.map.lock() else {
+            return false;
+        };
+        map.by_key
+            .get(key)
+            .is_some_and(|(start, n)| start.elapsed() < self.window && *n >= self.limit)
+    }
+
+    /// Counts one event for `key` (a failure found after the fact).
+    pub fn record(&self, key: &str) {
+        let Ok(mut map) = self.map.lock() else { return };
+        if let Some(e) = self.counter(&mut map, key) {
+            e.1 = e.1.saturating_add(1);
+        }
+    }
+
+    /// `key`'s counter in its current window, dropping expired windows
+    /// when the map is large; `None` for a new key when the map is full.
+    fn counter<'m>(&self, map: &'m mut Counters, key: &str) -> Option<&'m mut (Instant, u32)> {
         let now = Instant::now();
         if map.by_key.len() >= PRUNE_AT && now.duration_since(map.pruned) >= Duration::from_secs(1)
         {
@@ -127,21 +158,14 @@ impl RateLimiter {
             map.by_key.retain(|_, (start, _)| start.elapsed() < w);
             map.pruned = now;
         }
-        let fresh = map.by_key.len() < MAX_KEYS;
-        let e = match map.by_key.get_mut(key) {
-            Some(e) => e,
-            // A full map counts no new key.
-            None if !fresh => return false,
-            None => map.by_key.entry(key.to_owned()).or_insert((now, 0)),
-        };
+        if map.by_key.len() >= MAX_KEYS && !map.by_key.contains_key(key) {
+            return None;
+        }
+        let e = map.by_key.entry(key.to_owned()).or_insert((now, 0));
         if e.0.elapsed() >= self.window {
             *e = (now, 0);
         }
-        if e.1 >= self.limit {
-            return true;
-        }
-        e.1 += 1;
-        false
+        Some(e)
     }
 }
 

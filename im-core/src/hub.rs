@@ -5,6 +5,9 @@
 //! (suspend, shutdown, counts) and HTTP file downloads. It holds no per-user
 //! or per-conversation state; that lives in the actors.
 
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -161,16 +164,32 @@ impl Hub {
 
     /// Polls the store for suspended accounts and closes the sessions of
     /// any that are online, so an operator's suspension takes effect within
-    /// `auth.suspension_poll_secs` even when made by another process.
+    /// `auth.suspension_poll_secs` even when made by another process. Only
+    /// accounts not suspended at the last poll count as new revocations
+    /// (each makes logins in flight check their tokens again); the others
+    /// are only asked again to close, as a net.
     fn watch_suspensions(&self) {
         let secs = self.svc.config.auth.suspension_poll_secs;
         if secs == 0 {
             return;
         }
-        self.every(Duration::from_secs(secs), |hub| async move {
-            match hub.svc.db(|s| s.suspended_users()).await {
-                Ok(users) => users.iter().for_each(|u| hub.kick_suspended(u)),
-                Err(e) => tracing::warn!(error = %e, "could not poll suspensions"),
+        let known: Rc<RefCell<HashSet<UserId>>> = Rc::default();
+        self.every(Duration::from_secs(secs), move |hub| {
+            let known = known.clone();
+            async move {
+                match hub.svc.db(|s| s.suspended_users()).await {
+                    Ok(users) => {
+                        let now: HashSet<UserId> = users.into_iter().collect();
+                        for u in &now {
+                            match known.borrow().contains(u) {
+                                true => hub.svc.kick_again(u, KickSessions::suspended()),
+                                false => hub.kick_suspended(u),
+                            }
+                        }
+                        *known.borrow_mut() = now;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "could not poll suspensions"),
+                }
             }
         });
     }

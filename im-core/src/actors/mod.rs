@@ -43,9 +43,9 @@ pub(crate) struct Actors {
     pub arbiters: arbiters::Arbiters,
     /// The other nodes, when this hub is one of several.
     pub cluster: Option<crate::cluster::route::Cluster>,
-    /// Moves on every revocation (a token, a password change, a
-    /// suspension) before its sessions are told to close; see
-    /// [`Core::kick_sessions`].
+    /// Moves on every revocation that closes sessions (`device.revoke`, a
+    /// password change, a suspension, and those read from the change log)
+    /// before its sessions are told to close; see [`Core::kick_sessions`].
     revocations: AtomicU64,
 }
 
@@ -116,11 +116,17 @@ impl Core {
     }
 
     /// Closes the sessions of `user` that `kick` names, once what revoked
-    /// them is stored. A login whose credentials were checked before the
-    /// revocation may attach only after this: it compares
-    /// [`Core::revocation_epoch`] and checks its token again if it moved.
+    /// them is stored. A session attached before this is closed by it; a
+    /// login whose credentials were checked before the revocation but that
+    /// attaches after it sees [`Core::revocation_epoch`] moved and checks
+    /// its token again.
     pub(crate) fn kick_sessions(&self, user: &UserId, kick: user::KickSessions) {
         self.actors.revocations.fetch_add(1, Ordering::SeqCst);
+        self.kick_again(user, kick);
+    }
+
+    /// Like [`Core::kick_sessions`] for a revocation already counted.
+    pub(crate) fn kick_again(&self, user: &UserId, kick: user::KickSessions) {
         if let Some(l) = self.actors.users.get(user) {
             l.addr.do_send(kick);
         }

@@ -199,30 +199,32 @@ async fn password_login(
             return Err(rate_limited());
         }
     }
-    let record = match user {
-        Some(u) => svc.db(move |s| s.user(&u)).await?,
-        None => None,
-    };
-    let cost = svc.config.auth.bcrypt_cost;
-    let hash = record.as_ref().map(|r| r.password_hash.clone());
-    let checked = svc
-        .bcrypt
-        .run(move || auth::verify_password(&pw, hash.as_deref(), cost))
-        .await;
-    let ok = checked.inspect_err(|_| {
-        // Not checked at all: the attempt does not count.
+    // Given back on success, and when the password could not be checked
+    // at all (store or bcrypt pool unavailable).
+    let give_back = || {
         peer_limit.forgive(&peer_key);
         if let Some(k) = &user_key {
             user_limit.forgive(k);
         }
-    })?;
+    };
+    let record = match user {
+        Some(u) => svc
+            .db(move |s| s.user(&u))
+            .await
+            .inspect_err(|_| give_back())?,
+        None => None,
+    };
+    let cost = svc.config.auth.bcrypt_cost;
+    let hash = record.as_ref().map(|r| r.password_hash.clone());
+    let ok = svc
+        .bcrypt
+        .run(move || auth::verify_password(&pw, hash.as_deref(), cost))
+        .await
+        .inspect_err(|_| give_back())?;
     let (Some(record), true) = (record, ok) else {
         return Err(ProtoError::bad_credentials());
     };
-    peer_limit.forgive(&peer_key);
-    if let Some(k) = &user_key {
-        user_limit.forgive(k);
-    }
+    give_back();
     if record.suspended {
         return Err(ProtoError::suspended());
     }
@@ -265,17 +267,19 @@ async fn token_login(
 ) -> Result<LoginOk, ProtoError> {
     let peer_key = peer.throttle_key();
     let limit = &svc.throttles.login_per_peer;
-    // Counted up front, as password logins are, so logins in flight cannot
-    // all pass the check; anything but a wrong token gives it back.
-    if limit.check_and_record(&peer_key) {
+    // Only failures count, after the fact: many good reconnects from one
+    // address (a NAT, a proxy) must not use up its budget. Logins in
+    // flight may pass the limit together, which a 256-bit token makes
+    // harmless.
+    if limit.is_limited(&peer_key) {
         return Err(rate_limited());
     }
     let checked = check_token(svc, username, token).await;
-    if !checked
+    if checked
         .as_ref()
         .is_err_and(|e| e.code == ErrorCode::InvalidCredentials)
     {
-        limit.forgive(&peer_key);
+        limit.record(&peer_key);
     }
     checked
 }

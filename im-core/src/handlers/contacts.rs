@@ -96,6 +96,8 @@ pub(crate) async fn apply(me: Ctx, op: Op, peer: String, reply: ReplyTo) {
                     Services::publish(origin, s, &store::Change::Contact { a, b })
                 })
                 .await;
+            // Counted and stored: the next add may count.
+            drop(_mine);
             match stored {
                 Ok(()) => {
                     me.svc.changed().await;

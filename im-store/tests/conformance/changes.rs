@@ -94,6 +94,10 @@ fn a_reader_following_concurrent_appends_misses_none(s: &dyn Store) {
             if finished && got.is_empty() {
                 break seen;
             }
+            if got.is_empty() {
+                // Leave the writers the connection and the cores.
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
         }
     });
     assert_eq!(seen, WRITERS * EACH, "the follower missed changes");
