@@ -82,6 +82,10 @@ statements! {
     Finish = "UPDATE files SET sha256 = ? WHERE id = ?";
     /// Parameters: id, conversation name.
     Attach = "INSERT INTO file_convs (file_id, conv) VALUES (?, ?) ON CONFLICT DO NOTHING";
+    /// Parameters: id, conv, conv, id.
+    DetachUnsent = "DELETE FROM file_convs WHERE file_id = ? AND conv = ? AND NOT EXISTS \
+        (SELECT 1 FROM messages m JOIN conversations c ON c.id = m.conv_id \
+         WHERE c.name = ? AND m.attachment = ?)";
     /// Parameter: id.
     FileConvs = "SELECT conv AS v FROM file_convs WHERE file_id = ?";
     /// Bytes a user's files take (announced sizes). Parameter: uploader.
@@ -233,6 +237,22 @@ pub(crate) fn attach_file(db: &impl Db, id: &str, conv: &ConvId) -> StoreResult<
             .run(c)?;
         Ok(1)
     })?)
+}
+
+/// Forgets that a file was sent to `conv` unless a stored message of
+/// `conv` carries it.
+pub(crate) fn detach_unsent(db: &impl Db, id: &str, conv: &ConvId) -> StoreResult<()> {
+    let conv = conv.to_string();
+    db.write(|c| {
+        sql::<DetachUnsent>()
+            .bind::<Text, _>(id)
+            .bind::<Text, _>(conv.as_str())
+            .bind::<Text, _>(conv.as_str())
+            .bind::<Text, _>(id)
+            .run(c)?;
+        Ok(())
+    })?;
+    Ok(())
 }
 
 /// The conversations the file was sent to, in `ConvId` order as the

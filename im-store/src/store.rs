@@ -259,6 +259,10 @@ impl<B: Db + Send + Sync + 'static> FileStore for SqlStore<B> {
         files::attach_file(&self.0, id, conv)
     }
 
+    fn detach_unsent(&self, id: &str, conv: &ConvId) -> StoreResult<()> {
+        files::detach_unsent(&self.0, id, conv)
+    }
+
     fn file_convs(&self, id: &str) -> StoreResult<Vec<ConvId>> {
         files::file_convs(&self.0, id)
     }

@@ -208,3 +208,44 @@ async fn sends_right_behind_a_change_on_another_process_are_refused() {
     assert_eq!(code(&r), "unauthenticated", "{r}");
     assert_eq!(bodies(&mut olga, "room:club").await, ["hi"]);
 }
+
+#[tokio::test]
+async fn a_send_refused_behind_a_block_does_not_share_its_file() {
+    let (one, two) = two_deaf_servers();
+    let mut alice = one.user("alice").await;
+    let mut bob = two.user("bob").await;
+    let mut bob_home = one.user_on("bob", "laptop").await;
+    alice.ok(json!({"type":"contact.add","user":"bob"})).await;
+    bob_home
+        .ok(json!({"type":"contact.accept","user":"alice"}))
+        .await;
+    bob.send_dm("alice", "hi").await;
+    let file = bob
+        .upload("note.txt", Some("text/plain"), b"for alice's eyes")
+        .await;
+    // The block is made on the other process: bob's process lets the send
+    // through to the store, which refuses it.
+    alice.ok(json!({"type":"contact.block","user":"bob"})).await;
+    let r = bob
+        .request(json!({"type":"msg.send","to":"alice","body":"here","attachment":file}))
+        .await;
+    assert_eq!(code(&r), "forbidden", "{r}");
+    // Not sent, so not shared: alice cannot read it.
+    let r = alice
+        .request(json!({"type":"file.read","file":file,"offset":0,"len":100}))
+        .await;
+    assert_eq!(code(&r), "not_found", "{r}");
+    // Sent for real later (contacts again, from bob's session on alice's
+    // process, which has seen all this), it is.
+    alice
+        .ok(json!({"type":"contact.unblock","user":"bob"}))
+        .await;
+    alice.ok(json!({"type":"contact.add","user":"bob"})).await;
+    bob_home
+        .ok(json!({"type":"contact.accept","user":"alice"}))
+        .await;
+    bob_home
+        .ok(json!({"type":"msg.send","to":"alice","body":"again","attachment":file}))
+        .await;
+    assert_eq!(alice.download(&file).await, b"for alice's eyes");
+}

@@ -213,17 +213,36 @@ impl ConversationActor {
         let writer = self.svc.writer.clone();
         // Files sent here become readable by the members before anyone is
         // told about them (and, attached, are never collected as unsent).
-        let attach: Vec<String> = batch
+        let files: Vec<Option<String>> = batch
             .iter()
-            .filter_map(|s| s.attachment.as_ref().map(|a| a.file.clone()))
+            .map(|s| s.attachment.as_ref().map(|a| a.file.clone()))
             .collect();
+        let attach: Vec<String> = files.iter().flatten().cloned().collect();
         let (svc, conv) = (self.svc.clone(), self.conv.clone());
         let f = async move {
             if !attach.is_empty() {
+                let conv = conv.clone();
                 svc.db(move |s| attach.iter().try_for_each(|id| s.attach_file(id, &conv)))
                     .await?;
             }
-            writer.append(msgs).await
+            let appended = writer.append(msgs).await?;
+            // A send the store refused was not sent: its file goes back
+            // to being readable only where it had been sent before. Done
+            // before the next batch of this conversation attaches.
+            let refused: Vec<String> = files
+                .into_iter()
+                .zip(&appended)
+                .filter_map(|(f, a)| a.refused.and(f))
+                .collect();
+            if !refused.is_empty() {
+                let detached = svc
+                    .db(move |s| refused.iter().try_for_each(|id| s.detach_unsent(id, &conv)))
+                    .await;
+                if let Err(e) = detached {
+                    tracing::warn!(error = %e, "a refused send's file stays attached");
+                }
+            }
+            Ok::<_, ProtoError>(appended)
         };
         ctx.spawn(f.into_actor(self).map(move |r, act, ctx| {
             act.writing = false;

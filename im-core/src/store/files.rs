@@ -72,6 +72,10 @@ pub trait FileStore {
     /// [`FileStore::delete_stale_file`]: a file attached is never removed
     /// as unsent.
     fn attach_file(&self, id: &str, conv: &ConvId) -> StoreResult<()>;
+    /// Undoes [`FileStore::attach_file`] for a send the store refused:
+    /// forgets that the file was sent to `conv`, unless a stored message
+    /// of `conv` carries it.
+    fn detach_unsent(&self, id: &str, conv: &ConvId) -> StoreResult<()>;
     /// The conversations the file was sent to.
     fn file_convs(&self, id: &str) -> StoreResult<Vec<ConvId>>;
     /// Bytes a user's files take (announced sizes, unfinished ones included).

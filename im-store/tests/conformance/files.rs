@@ -12,6 +12,10 @@ use crate::StoreTest;
 pub(crate) const TESTS: &[StoreTest] = &[
     ("files_lifecycle", files_lifecycle),
     ("files_quota_sum", files_quota_sum),
+    (
+        "files_detached_only_where_no_message_carries_them",
+        files_detached_only_where_no_message_carries_them,
+    ),
     ("files_stale_selection", files_stale_selection),
     ("files_blob_in_use", files_blob_in_use),
     ("files_delete", files_delete),
@@ -95,6 +99,28 @@ fn files_lifecycle(s: &dyn Store) {
     ));
     assert!(s.file_convs("f-ghost").unwrap().is_empty());
     assert_eq!(s.file_convs("f-01").unwrap(), want);
+}
+
+/// A send the store refused gives its file back; one stored keeps it.
+fn files_detached_only_where_no_message_carries_them(s: &dyn Store) {
+    let mut f = file_rec("f-01", "alice", 10, 1);
+    f.sha256 = Some(sha(1));
+    s.create_file(&f).unwrap();
+    let (c, other) = (dm("alice", "bob"), dm("alice", "carol"));
+    s.attach_file("f-01", &c).unwrap();
+    s.attach_file("f-01", &other).unwrap();
+    // Nothing in `c` carries it: gone from `c` only.
+    s.detach_unsent("f-01", &c).unwrap();
+    assert_eq!(s.file_convs("f-01").unwrap(), std::slice::from_ref(&other));
+    // A stored message of `other` carries it: it stays.
+    let mut m = msg(&other, "alice", "phone", "see this", 5);
+    m.attachment = Some("f-01".into());
+    send(s, vec![m]);
+    s.detach_unsent("f-01", &other).unwrap();
+    assert_eq!(s.file_convs("f-01").unwrap(), [other]);
+    // Unknown files and conversations are nothing to do.
+    s.detach_unsent("f-ghost", &c).unwrap();
+    s.detach_unsent("f-01", &room("nowhere")).unwrap();
 }
 
 fn files_quota_sum(s: &dyn Store) {

@@ -56,6 +56,19 @@ impl FileStore for MemoryStore {
         Ok(())
     }
 
+    fn detach_unsent(&self, id: &str, conv: &ConvId) -> StoreResult<()> {
+        let mut g = self.lock()?;
+        let sent = g.convs.get(conv).is_some_and(|c| {
+            c.messages
+                .iter()
+                .any(|m| m.attachment.as_deref() == Some(id))
+        });
+        if !sent {
+            g.file_convs.remove(&(id.to_owned(), conv.clone()));
+        }
+        Ok(())
+    }
+
     fn file_convs(&self, id: &str) -> StoreResult<Vec<ConvId>> {
         let g = self.lock()?;
         Ok(g.file_convs
