@@ -20,7 +20,7 @@ use crate::config::Config;
 use crate::error::{ProtoError, StoreError};
 use crate::ids::{RoomName, UserId};
 use crate::pool::BlockingPool;
-use crate::store::Store;
+use crate::store::{DeviceRecord, Store, UserRecord};
 use crate::writer::Writer;
 
 /// Throttles for authentication (docs/PROTOCOL.md, "Throttling").
@@ -194,6 +194,35 @@ impl Services {
     ) -> Result<T, ProtoError> {
         let s = self.store.clone();
         Ok(self.pool.run(move || f(&*s)).await??)
+    }
+
+    /// The account and device a token (by its hash) signs in at `now`:
+    /// not revoked, not older than `auth.token_ttl_days`, and the account
+    /// in good standing; `invalid_credentials` or `account_suspended`
+    /// otherwise.
+    pub(crate) async fn token_holder(
+        &self,
+        user: UserId,
+        token_hash: String,
+        now: crate::ids::Millis,
+    ) -> Result<(UserRecord, DeviceRecord), ProtoError> {
+        let ttl_ms = i64::from(self.config.auth.token_ttl_days) * 86_400_000;
+        let found = self
+            .db(move |s| {
+                let Some(dev) = s.device_by_token(&user, &token_hash)? else {
+                    return Ok(None);
+                };
+                if now - dev.token_issued_at > ttl_ms {
+                    return Ok(None);
+                }
+                Ok(s.user(&user)?.map(|r| (r, dev)))
+            })
+            .await?;
+        match found {
+            None => Err(ProtoError::bad_credentials()),
+            Some((record, _)) if record.suspended => Err(ProtoError::suspended()),
+            Some(found) => Ok(found),
+        }
     }
 
     /// Writes `change` to the change log (call it inside the `db` closure

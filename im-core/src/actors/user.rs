@@ -374,27 +374,17 @@ impl Handler<Attach> for UserActor {
 }
 
 impl UserActor {
-    /// Whether the token hashing to `token_hash` still signs this user in:
-    /// not revoked, and the account not suspended.
+    /// Whether the token hashing to `token_hash` still signs this user in,
+    /// as a token login would check it.
     fn still_valid(
         &self,
         token_hash: Arc<str>,
     ) -> impl std::future::Future<Output = Result<(), ProtoError>> + 'static {
         let (svc, user) = (self.svc.clone(), self.user.clone());
         async move {
-            let (live, suspended) = svc
-                .db(move |s| {
-                    let live = s.device_by_token(&user, &token_hash)?.is_some();
-                    Ok((live, s.user(&user)?.is_none_or(|r| r.suspended)))
-                })
-                .await?;
-            if suspended {
-                Err(ProtoError::suspended())
-            } else if !live {
-                Err(ProtoError::bad_credentials())
-            } else {
-                Ok(())
-            }
+            svc.token_holder(user, token_hash.to_string(), now_millis())
+                .await
+                .map(drop)
         }
     }
 }

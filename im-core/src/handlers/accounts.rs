@@ -290,26 +290,10 @@ async fn check_token(svc: &Services, username: &str, token: String) -> Result<Lo
     let Some(user) = UserId::parse(username) else {
         return Err(ProtoError::bad_credentials());
     };
-    let hash = auth::token_hash(&token);
-    let ttl_ms = i64::from(svc.config.auth.token_ttl_days) * 86_400_000;
     let now = now_millis();
-    let found = svc
-        .db(move |s| {
-            let Some(dev) = s.device_by_token(&user, &hash)? else {
-                return Ok(None);
-            };
-            if now - dev.token_issued_at > ttl_ms {
-                return Ok(None);
-            }
-            Ok(s.user(&user)?.map(|r| (r, dev)))
-        })
+    let (record, dev) = svc
+        .token_holder(user, auth::token_hash(&token), now)
         .await?;
-    let Some((record, dev)) = found else {
-        return Err(ProtoError::bad_credentials());
-    };
-    if record.suspended {
-        return Err(ProtoError::suspended());
-    }
     // Read only: `last_login` is written with others' about once a
     // second, so a reconnect storm is not one commit per login.
     svc.touch_later(&record.name, &dev.device, now);
