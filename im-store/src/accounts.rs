@@ -273,13 +273,7 @@ pub(crate) fn grant_token(db: &impl Db, g: &TokenGrant) -> StoreResult<Granted> 
         if others >= g.max_devices {
             return Ok(Some(Granted::TooManyDevices));
         }
-        sql::<IssueToken>()
-            .bind::<Text, _>(user)
-            .bind::<Text, _>(g.device.as_str())
-            .bind::<Nullable<Text>, _>(Some(g.token_hash.as_str()))
-            .bind::<BigInt, _>(g.now)
-            .bind::<BigInt, _>(g.now)
-            .run(c)?;
+        insert_token(c, user, &g.device, &g.token_hash, g.now)?;
         Ok(Some(Granted::Issued))
     })?;
     granted.ok_or(StoreError::NotFound)
@@ -293,16 +287,24 @@ pub(crate) fn issue_token(
     token_hash: &str,
     now: Millis,
 ) -> StoreResult<()> {
-    db.write(|c| {
-        sql::<IssueToken>()
-            .bind::<Text, _>(user.as_str())
-            .bind::<Text, _>(device)
-            .bind::<Nullable<Text>, _>(Some(token_hash))
-            .bind::<BigInt, _>(now)
-            .bind::<BigInt, _>(now)
-            .run(c)?;
-        Ok(())
-    })?;
+    Ok(db.write(|c| insert_token(c, user.as_str(), device, token_hash, now))?)
+}
+
+/// The write behind [`issue_token`] and [`grant_token`], on `c`.
+fn insert_token(
+    c: &mut impl AccountsConn,
+    user: &str,
+    device: &str,
+    token_hash: &str,
+    now: Millis,
+) -> Result<(), DbError> {
+    sql::<IssueToken>()
+        .bind::<Text, _>(user)
+        .bind::<Text, _>(device)
+        .bind::<Nullable<Text>, _>(Some(token_hash))
+        .bind::<BigInt, _>(now)
+        .bind::<BigInt, _>(now)
+        .run(c)?;
     Ok(())
 }
 

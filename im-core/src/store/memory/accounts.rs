@@ -70,15 +70,7 @@ impl AccountStore for MemoryStore {
         if others >= g.max_devices {
             return Ok(Granted::TooManyDevices);
         }
-        devices.insert(
-            g.device.clone(),
-            DeviceRecord {
-                device: g.device.clone(),
-                token_hash: Some(g.token_hash.clone()),
-                token_issued_at: g.now,
-                last_login: g.now,
-            },
-        );
+        devices.insert(g.device.clone(), new_token(&g.device, &g.token_hash, g.now));
         Ok(Granted::Issued)
     }
 
@@ -90,15 +82,10 @@ impl AccountStore for MemoryStore {
         now: Millis,
     ) -> StoreResult<()> {
         let mut g = self.lock()?;
-        g.devices.entry(user.clone()).or_default().insert(
-            device.to_owned(),
-            DeviceRecord {
-                device: device.to_owned(),
-                token_hash: Some(token_hash.to_owned()),
-                token_issued_at: now,
-                last_login: now,
-            },
-        );
+        g.devices
+            .entry(user.clone())
+            .or_default()
+            .insert(device.to_owned(), new_token(device, token_hash, now));
         Ok(())
     }
 
@@ -181,5 +168,15 @@ impl AccountStore for MemoryStore {
                 b
             })
             .clone())
+    }
+}
+
+/// A device holding a new token, logged in at `now`.
+fn new_token(device: &str, token_hash: &str, now: Millis) -> DeviceRecord {
+    DeviceRecord {
+        device: device.to_owned(),
+        token_hash: Some(token_hash.to_owned()),
+        token_issued_at: now,
+        last_login: now,
     }
 }
