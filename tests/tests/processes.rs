@@ -148,11 +148,11 @@ async fn bodies(c: &mut Client, conv: &str) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn sends_right_behind_a_change_on_another_process_are_refused() {
-    let (one, two) = two_deaf_servers();
-    // Contacts, set up on one process (the other reads them from the store
-    // when its contact book has no answer).
+/// alice on `one` and bob on `two` (and on `one`, as `laptop`), made
+/// contacts on `one`; bob's first message tells `two` (which reads the
+/// contact from the store when its contact book has no answer). Returns
+/// (alice, bob, bob on `one`).
+async fn contacts_across(one: &TestServer, two: &TestServer) -> (Client, Client, Client) {
     let mut alice = one.user("alice").await;
     let mut bob = two.user("bob").await;
     let mut bob_home = one.user_on("bob", "laptop").await;
@@ -161,6 +161,13 @@ async fn sends_right_behind_a_change_on_another_process_are_refused() {
         .ok(json!({"type":"contact.accept","user":"alice"}))
         .await;
     bob.send_dm("alice", "hi").await;
+    (alice, bob, bob_home)
+}
+
+#[tokio::test]
+async fn sends_right_behind_a_change_on_another_process_are_refused() {
+    let (one, two) = two_deaf_servers();
+    let (mut alice, mut bob, _bob_home) = contacts_across(&one, &two).await;
     // A block on one process: the other lets nothing more through.
     alice.ok(json!({"type":"contact.block","user":"bob"})).await;
     let r = bob
@@ -212,14 +219,7 @@ async fn sends_right_behind_a_change_on_another_process_are_refused() {
 #[tokio::test]
 async fn a_send_refused_behind_a_block_does_not_share_its_file() {
     let (one, two) = two_deaf_servers();
-    let mut alice = one.user("alice").await;
-    let mut bob = two.user("bob").await;
-    let mut bob_home = one.user_on("bob", "laptop").await;
-    alice.ok(json!({"type":"contact.add","user":"bob"})).await;
-    bob_home
-        .ok(json!({"type":"contact.accept","user":"alice"}))
-        .await;
-    bob.send_dm("alice", "hi").await;
+    let (mut alice, mut bob, mut bob_home) = contacts_across(&one, &two).await;
     let file = bob
         .upload("note.txt", Some("text/plain"), b"for alice's eyes")
         .await;
